@@ -1,0 +1,99 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+from yolox.exp import get_exp
+
+from helpers import REPO
+from yolox_focal import OBJECTNESS_KEYS, FocalYOLOXHead
+
+SIZES = ["nano", "tiny", "s", "m", "l", "x"]
+
+
+def focal_exp(size):
+    return get_exp(str(REPO / "exps" / f"yolox_{size}_focal.py"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_exp_matches_official_but_for_objectness(size):
+    ours, official = focal_exp(size), get_exp(exp_name=f"yolox-{size}")
+    ours_vars = {k: v for k, v in vars(ours).items() if k not in OBJECTNESS_KEYS}
+    official_vars = dict(vars(official))
+    assert ours_vars.pop("exp_name") == f"yolox_{size}_focal"
+    official_vars.pop("exp_name")
+    assert ours_vars == official_vars
+    assert ours.objectness_settings() == dict(
+        obj_loss="focal", focal_gamma=1.5, focal_alpha=0.25, obj_loss_weight=1.0)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_exp_builds_and_trains_one_step(size):
+    exp = focal_exp(size)
+    model = exp.get_model()
+    assert isinstance(model.head, FocalYOLOXHead)
+    official = get_exp(exp_name=f"yolox-{size}").get_model()
+    assert [(k, v.shape) for k, v in model.state_dict().items()] == [
+        (k, v.shape) for k, v in official.state_dict().items()]
+    images = torch.rand(2, 3, 64, 64)
+    labels = torch.zeros(2, 5, 5)
+    labels[0, 0] = torch.tensor([3.0, 20, 24, 12, 16])
+    labels[1, :2] = torch.tensor([[0.0, 40, 40, 20, 10], [7.0, 10, 50, 6, 8]])
+    outputs = model(images, labels)
+    assert set(outputs) >= {"total_loss", "iou_loss", "conf_loss", "cls_loss", "num_fg"}
+    outputs["total_loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_cli_opts_set_objectness_keys():
+    exp = focal_exp("s")
+    exp.merge(["focal_gamma", "2.0", "focal_alpha", "none", "obj_loss_weight", "2", "max_epoch", "7"])
+    assert exp.objectness_settings() == dict(
+        obj_loss="focal", focal_gamma=2.0, focal_alpha=None, obj_loss_weight=2.0)
+    assert exp.max_epoch == 7
+    exp.merge(["obj_loss", "bce", "focal_alpha", "0.5"])
+    assert exp.obj_loss == "bce" and exp.focal_alpha == 0.5
+    head = exp.get_model().head
+    assert head.objectness_loss.obj_loss == "bce" and head.objectness_loss.focal_alpha == 0.5
+
+
+@pytest.mark.parametrize("opts,words", [
+    (["focal_gama", "2.0"], "unknown exp option 'focal_gama': did you mean 'focal_gamma'"),
+    (["focal_gamma", "-1"], "focal gamma must be a finite number >= 0, got -1.0"),
+    (["focal_gamma", "big"], "focal_gamma takes a number, got 'big'"),
+    (["obj_loss", "qfl"], "obj_loss must be one of"),
+    (["focal_alpha", "1.5"], "focal alpha must be in [0, 1]"),
+    (["max_epoch"], "pairs"),
+])
+def test_cli_opts_rejected_with_clear_message(opts, words):
+    exp = focal_exp("s")
+    with pytest.raises(ValueError) as info:
+        exp.merge(opts)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_setting_in_exp_fails_before_model_is_built():
+    exp = focal_exp("nano")
+    exp.focal_gamma = -2
+    with pytest.raises(ValueError, match="gamma"):
+        exp.get_model()
+    assert getattr(exp, "model", None) is None
+
+
+def test_yolox_loader_imports_exp_from_any_directory(tmp_path):
+    code = (
+        "from yolox.exp import get_exp; import sys; "
+        "e = get_exp(sys.argv[1]); print(type(e).__mro__[1].__name__, e.exp_name)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "exps" / "yolox_s_focal.py")],
+                         cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["FocalExpMixin", "yolox_s_focal"]
+
+
+def test_import_without_yolox_says_how_to_install():
+    code = "import sys; sys.modules['yolox'] = None; import yolox_focal"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "pip install --no-deps --no-build-isolation yolox==0.3.0" in last

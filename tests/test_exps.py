@@ -52,6 +52,8 @@ def test_cli_opts_set_objectness_keys():
     assert exp.objectness_settings() == dict(
         obj_loss="focal", focal_gamma=2.0, focal_alpha=None, obj_loss_weight=2.0)
     assert exp.max_epoch == 7
+    exp.merge(["seed", "3"])  # a key whose default is None: YOLOX would keep the string "3"
+    assert exp.seed == 3
     exp.merge(["obj_loss", "bce", "focal_alpha", "0.5"])
     assert exp.obj_loss == "bce" and exp.focal_alpha == 0.5
     head = exp.get_model().head

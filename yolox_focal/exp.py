@@ -11,6 +11,7 @@ converts the head in place. The four settings below can be given on the command 
 way (``... -f exps/yolox_s_focal.py focal_gamma 2.0``).
 """
 
+import ast
 import difflib
 
 from yolox.exp import Exp as YOLOXExp
@@ -34,6 +35,13 @@ def _parse_setting(key, text):
         return float(text)
     except ValueError:
         raise ValueError(f"{key} takes a number, got {text!r}") from None
+
+
+def _literal(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 class FocalExpMixin:
@@ -67,6 +75,9 @@ class FocalExpMixin:
                 raise ValueError(f"unknown exp option {key!r}: {hint}")
             if key in OBJECTNESS_KEYS:
                 setattr(self, key, _parse_setting(key, value))
+            elif getattr(self, key) is None and isinstance(value, str):
+                # YOLOX would store the string ("seed 1" -> "1"); read it as a Python literal.
+                setattr(self, key, _literal(value))
             else:
                 super().merge([key, value])
         check_objectness_args(**self.objectness_settings())

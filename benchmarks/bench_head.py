@@ -1,0 +1,90 @@
+"""Head benchmark: ``get_losses`` (forward + backward) of FocalYOLOXHead against YOLOX's YOLOXHead.
+
+    python benchmarks/bench_head.py [--device auto|cpu|cuda] [--rounds 20] [--json PATH]
+
+Both heads share weights and run on the same inputs: the head outputs YOLOX computes from
+random feature maps for yolox-nano (416 px) and yolox-s (640 px), batches of 8 and 16, with
+random ground truth (about 7 boxes an image, as in COCO). Timed from the head outputs onward, so
+the figure is the loss (label assignment included), not the convolutions.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from yolox.exp import get_exp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, pick_device, print_table, time_interleaved, write_json  # noqa: E402
+
+from yolox_focal import FocalYOLOXHead  # noqa: E402
+
+MODELS = {"nano": ("yolox-nano", 416), "s": ("yolox-s", 640)}
+
+
+def random_labels(batch, size, generator, boxes=7, max_labels=50):
+    labels = torch.zeros(batch, max_labels, 5)
+    for i in range(batch):
+        n = int(torch.randint(1, 2 * boxes, (1,), generator=generator))
+        wh = torch.rand(n, 2, generator=generator) * size * 0.3 + 8
+        centre = wh / 2 + torch.rand(n, 2, generator=generator) * (size - wh)
+        labels[i, :n, 0] = torch.randint(80, (n,), generator=generator).float()
+        labels[i, :n, 1:3], labels[i, :n, 3:5] = centre, wh
+    return labels
+
+
+def capture_loss_args(head, feats, labels, imgs):
+    """The arguments YOLOXHead.forward passes to get_losses for these inputs."""
+    captured = []
+    head.get_losses = lambda *args, **kwargs: captured.append((list(args), kwargs))  # this call only
+    try:
+        head(feats, labels, imgs)
+    finally:
+        del head.get_losses
+    args, kwargs = captured[0]
+    args[5] = args[5].detach()  # outputs: time the loss, not the convolutions
+    return args, kwargs
+
+
+def run_case(size_name, batch, device, rounds):
+    exp_name, image_size = MODELS[size_name]
+    stock = get_exp(exp_name=exp_name).get_model().head.to(device).train()
+    focal = get_exp(exp_name=exp_name).get_model().head.to(device).train()
+    focal.load_state_dict(stock.state_dict())
+    FocalYOLOXHead.convert(focal, obj_loss="focal")
+    g = torch.Generator().manual_seed(batch)
+    channels = [conv.conv.in_channels for conv in stock.stems]
+    feats = [torch.randn(batch, c, image_size // s, image_size // s, generator=g).to(device)
+             for c, s in zip(channels, (8, 16, 32))]
+    labels = random_labels(batch, image_size, g).to(device)
+    imgs = torch.zeros(batch, 3, image_size, image_size, device=device)
+    args, kwargs = capture_loss_args(stock, feats, labels, imgs)
+
+    def step(head):
+        def run():
+            outputs = args[5].clone().requires_grad_()
+            head.get_losses(*args[:5], outputs, *args[6:], **kwargs)[0].backward()
+        return run
+
+    timing = time_interleaved({"yolox": step(stock), "focal": step(focal)}, device, rounds=rounds)
+    return {"model": size_name, "image": image_size, "batch": batch,
+            "yolox_ms": timing["yolox"]["median_ms"], "focal_ms": timing["focal"]["median_ms"],
+            "ratio": timing["focal"]["ratio"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--json", default="benchmarks/results/head.json")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    rows = [run_case(size, batch, device, args.rounds) for size in MODELS for batch in (8, 16)]
+    print_table(f"get_losses forward + backward on {device} (median of {args.rounds} interleaved rounds)",
+                rows, ["model", "image", "batch", "yolox_ms", "focal_ms", "ratio"])
+    write_json(args.json, {"benchmark": "head", "device": str(device), "machine": machine(), "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

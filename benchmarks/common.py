@@ -1,0 +1,108 @@
+"""Timing and reporting shared by the benchmark scripts.
+
+Variants are timed interleaved (A, B, C, A, B, C, ...) after a warm-up, so that drift in machine
+load hits every variant alike; each ratio is the median of per-round ratios against the baseline.
+"""
+
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+
+import torch
+
+# YOLOX 0.3.0 calls the deprecated torch.cuda.amp.autocast in label assignment.
+warnings.filterwarnings("ignore", message=".*torch.cuda.amp.autocast", category=FutureWarning)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_interleaved(variants, device, rounds=30, warmup=5):
+    """Time each zero-argument callable in ``variants`` (name -> fn) round by round.
+
+    Returns {name: {"median_ms", "ratio"}} with ratios against the first variant.
+    """
+    names = list(variants)
+    for _ in range(warmup):
+        for name in names:
+            variants[name]()
+    times = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            sync(device)
+            start = time.perf_counter()
+            variants[name]()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    base = times[names[0]]
+    return {
+        name: {
+            "median_ms": 1e3 * statistics.median(times[name]),
+            "ratio": statistics.median(t / b for t, b in zip(times[name], base)),
+        }
+        for name in names
+    }
+
+
+def saved_bytes(fn):
+    """Bytes of the tensors autograd keeps for the backward pass of ``fn()``'s graph."""
+    seen = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = fn()
+    del out
+    return sum(seen.values())
+
+
+def machine():
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def pick_device(name):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda asked for, but torch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
+def print_table(title, rows, columns):
+    """Print ``rows`` (dicts) as a fixed-width table with the given column keys."""
+    print(f"\n{title}")
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in rows:
+        print("  ".join(_fmt(r.get(c)).ljust(w) for c, w in zip(columns, widths)))
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-2 else f"{value:.3f}"
+    return "" if value is None else str(value)
+
+
+def write_json(path, payload):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    print(f"\nwrote {path}")

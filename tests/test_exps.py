@@ -54,6 +54,9 @@ def test_cli_opts_set_objectness_keys():
     assert exp.max_epoch == 7
     exp.merge(["seed", "3"])  # a key whose default is None: YOLOX would keep the string "3"
     assert exp.seed == 3
+    exp.merge(["input_size", "(320, 256)", "data_dir", "/data/coco", "ema", "False", "warmup_epochs", "2"])
+    assert exp.input_size == (320, 256) and exp.data_dir == "/data/coco"
+    assert exp.ema is False and exp.warmup_epochs == 2
     exp.merge(["obj_loss", "bce", "focal_alpha", "0.5"])
     assert exp.obj_loss == "bce" and exp.focal_alpha == 0.5
     head = exp.get_model().head

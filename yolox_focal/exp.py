@@ -37,7 +37,19 @@ def _parse_setting(key, text):
         raise ValueError(f"{key} takes a number, got {text!r}") from None
 
 
-def _literal(text):
+def _parse_value(current, text):
+    """A command-line string as the type of the exp's current value.
+
+    YOLOX's merge calls ``type(current)(text)``, which keeps "1" as a string where the default is
+    None and splits "(320, 320)" into characters for a tuple; literals fix both.
+    """
+    if not isinstance(text, str) or isinstance(current, str):
+        return text
+    if isinstance(current, (int, float)) and not isinstance(current, bool):
+        try:
+            return type(current)(text)
+        except ValueError:
+            pass
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -75,11 +87,8 @@ class FocalExpMixin:
                 raise ValueError(f"unknown exp option {key!r}: {hint}")
             if key in OBJECTNESS_KEYS:
                 setattr(self, key, _parse_setting(key, value))
-            elif getattr(self, key) is None and isinstance(value, str):
-                # YOLOX would store the string ("seed 1" -> "1"); read it as a Python literal.
-                setattr(self, key, _literal(value))
             else:
-                super().merge([key, value])
+                setattr(self, key, _parse_value(getattr(self, key), value))
         check_objectness_args(**self.objectness_settings())
 
 

@@ -1,0 +1,138 @@
+"""Accuracy ablation: BCE against focal objectness on the demo data set, over several seeds.
+
+    python benchmarks/ablate.py [--seeds 0 1 2] [--variants bce focal ...] [--out benchmarks/ablation]
+                                [--device auto] [-b 16] [key value ...]
+
+Every variant trains exps/demo/demo_focal.py with the same schedule and seeds, through
+tools/train.py (trailing ``key value`` pairs go to every run, e.g. ``max_epoch 6``), and is
+evaluated with pycocotools after each epoch. Writes ``<out>/ablation.md`` (AP50:95, AP50 and
+AP_small of the last epoch: mean and standard deviation over seeds) and two plots,
+``ablation_ap.png`` and ``ablation_obj_loss.png`` (one line per variant, mean over seeds).
+
+Run it again to resume: finished runs are kept, an interrupted run resumes from its last
+checkpoint.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXP = REPO / "exps" / "demo" / "demo_focal.py"
+
+# name -> exp options; every variant runs the same exp, only these keys differ.
+VARIANTS = {
+    "bce": {"obj_loss": "bce"},
+    "focal": {"obj_loss": "focal", "focal_gamma": 1.5, "focal_alpha": 0.25},
+    "focal-g2": {"obj_loss": "focal", "focal_gamma": 2.0, "focal_alpha": 0.25},
+    "focal-g1.5-noalpha": {"obj_loss": "focal", "focal_gamma": 1.5, "focal_alpha": None},
+    "focal-w4": {"obj_loss": "focal", "focal_gamma": 1.5, "focal_alpha": 0.25, "obj_loss_weight": 4.0},
+}
+METRICS = ("ap50_95", "ap50", "ap_small")
+
+
+def run_dir(out, variant, seed):
+    return out / f"{variant}-seed{seed}"
+
+
+def train(out, variant, seed, args):
+    """Train one run unless it finished; resume it if it was interrupted."""
+    directory = run_dir(out, variant, seed)
+    if (directory / "done").exists():
+        print(f"[ablate] {directory.name}: done, kept")
+        return
+    opts = [str(v) for item in VARIANTS[variant].items() for v in item]
+    opts += ["seed", str(seed), "output_dir", str(out)] + args.opts
+    command = [sys.executable, str(REPO / "tools" / "train.py"), "-f", str(EXP),
+               "-expn", directory.name, "-b", str(args.batch_size), "--device", args.device]
+    checkpoint = directory / "latest_ckpt.pth"
+    if checkpoint.exists():
+        command += ["--resume", "-c", str(checkpoint)]
+        print(f"[ablate] {directory.name}: resuming from {checkpoint}")
+    else:
+        print(f"[ablate] {directory.name}: training")
+    subprocess.run(command + opts, check=True, cwd=REPO)
+    (directory / "done").touch()
+
+
+def read_metrics(out, variant, seeds):
+    """Per-epoch records of each seed's run, from the trainer's metrics.jsonl."""
+    runs = []
+    for seed in seeds:
+        path = run_dir(out, variant, seed) / "metrics.jsonl"
+        runs.append([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+    return runs
+
+
+def mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summary_table(out, variants, seeds):
+    lines = ["| variant | settings | " + " | ".join(f"{m} (mean ± sd)" for m in METRICS) + " |",
+             "|---|---|" + "---|" * len(METRICS)]
+    for variant in variants:
+        finals = [run[-1] for run in read_metrics(out, variant, seeds) if run]
+        cells = []
+        for metric in METRICS:
+            mean, sd = mean_std([f.get(metric) for f in finals])
+            cells.append("n/a" if mean is None else f"{mean:.4f} ± {sd:.4f}")
+        settings = ", ".join(f"{k}={v}" for k, v in VARIANTS[variant].items())
+        lines.append(f"| {variant} | {settings} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(out, variants, seeds, key, ylabel, filename):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for variant in variants:
+        runs = [run for run in read_metrics(out, variant, seeds) if run]
+        epochs = sorted({r["epoch"] for run in runs for r in run if r.get(key) is not None})
+        means = [statistics.fmean(r[key] for run in runs for r in run
+                                  if r["epoch"] == e and r.get(key) is not None) for e in epochs]
+        ax.plot(epochs, means, marker="o", label=variant)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{ylabel}, mean over seeds {', '.join(map(str, seeds))}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / filename, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "ablation")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("-b", "--batch-size", type=int, default=16)
+    parser.add_argument("--report-only", action="store_true", help="only rebuild table and plots")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="exp options for every run")
+    args = parser.parse_args()
+    args.out = args.out.resolve()
+    if not args.report_only:
+        for seed in args.seeds:  # seed-major: an early stop still leaves every variant comparable
+            for variant in args.variants:
+                train(args.out, variant, seed, args)
+    table = summary_table(args.out, args.variants, args.seeds)
+    (args.out / "ablation.md").write_text(table + "\n")
+    plot(args.out, args.variants, args.seeds, "ap50_95", "COCO AP50:95", "ablation_ap.png")
+    plot(args.out, args.variants, args.seeds, "obj_loss", "objectness loss", "ablation_obj_loss.png")
+    print(table)
+    print(f"\nwrote {args.out / 'ablation.md'}, ablation_ap.png, ablation_obj_loss.png")
+
+
+if __name__ == "__main__":
+    main()

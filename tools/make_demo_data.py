@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Write the seeded demo data set (COCO format, YOLOX layout) used by exps/demo/.
+
+    python tools/make_demo_data.py                 # datasets/demo: 400 train + 100 val at 320 px
+    python tools/make_demo_data.py --out /tmp/d --train-images 40 --val-images 10 --seed 3
+"""
+
+import argparse
+import os
+import shutil
+
+from yolox_focal.cli import UsageError, main_guard
+from yolox_focal.demo_data import demo_data_ready, make_demo_data
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(REPO, "datasets", "demo"), help="data directory")
+    parser.add_argument("--train-images", type=int, default=400)
+    parser.add_argument("--val-images", type=int, default=100)
+    parser.add_argument("--size", type=int, default=320, help="image side in px, a multiple of 32")
+    parser.add_argument("--max-objects", type=int, default=6, help="objects per image, at most")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--if-missing", action="store_true", help="do nothing if the data set exists")
+    parser.add_argument("--force", action="store_true", help="replace an existing data set")
+    args = parser.parse_args()
+    if demo_data_ready(args.out):
+        if args.if_missing:
+            print(f"demo data already in {args.out}")
+            return
+        if not args.force:
+            raise UsageError(f"{args.out} already holds a data set; add --force to replace it")
+        shutil.rmtree(args.out)
+    try:
+        paths = make_demo_data(args.out, args.train_images, args.val_images, args.size,
+                               args.max_objects, args.seed)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print("wrote " + ", ".join(paths))
+
+
+if __name__ == "__main__":
+    main_guard(main)

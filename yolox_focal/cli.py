@@ -1,0 +1,117 @@
+"""What tools/train.py and tools/eval.py share: loading the exp, picking the device, and checking
+the inputs up front so that a mistake costs one clear line instead of a traceback mid-run."""
+
+import importlib
+import os
+import sys
+
+import torch
+
+__all__ = ["UsageError", "main_guard", "load_exp", "pick_device", "check_data",
+           "load_checkpoint", "check_state_matches", "DEMO_DATA_HINT"]
+
+DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
+
+
+class UsageError(Exception):
+    """A mistake in the command or its inputs; shown as one line, without a traceback."""
+
+
+def main_guard(main):
+    """Run ``main()``; show a ``UsageError`` as one ``error: ...`` line and exit with status 2."""
+    try:
+        main()
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def load_exp(exp_file, exp_name, opts):
+    """The exp from a file (imported the way YOLOX does, but showing the real import error) or a
+    YOLOX name, with the command line's ``key value`` options merged in."""
+    if exp_file:
+        path = os.path.abspath(exp_file)
+        if not os.path.isfile(path):
+            raise UsageError(f"exp file not found: {exp_file}")
+        sys.path.append(os.path.dirname(path))
+        module_name = os.path.splitext(os.path.basename(path))[0]
+        try:
+            module = importlib.import_module(module_name)
+            exp = module.Exp()
+        except Exception as error:  # any failure inside the user's file
+            raise UsageError(f"cannot load exp file {exp_file}: {type(error).__name__}: {error}") from None
+    elif exp_name:
+        from yolox.exp import get_exp
+
+        try:
+            exp = get_exp(None, exp_name)
+        except ModuleNotFoundError:
+            raise UsageError(f"unknown exp name {exp_name!r}: use yolox-nano/tiny/s/m/l/x or -f FILE") from None
+    else:
+        raise UsageError("give an exp file with -f FILE (or a YOLOX exp name with -n)")
+    try:
+        exp.merge(list(opts or []))
+    except (ValueError, AssertionError) as error:
+        raise UsageError(str(error) or f"exp options come in 'key value' pairs, got {opts}") from None
+    return exp
+
+
+def pick_device(requested, gpus, fp16):
+    """'cuda' or 'cpu' for --device auto/cuda/cpu and -d N; refuses what this machine can't do."""
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if requested == "auto":
+        requested = "cuda" if available else "cpu"
+    if requested == "cuda":
+        if not available:
+            raise UsageError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+        if gpus is not None and gpus > available:
+            raise UsageError(f"-d {gpus} asks for {gpus} GPUs but this machine has {available}; "
+                         f"use -d {available} or fewer")
+        return "cuda"
+    if gpus is not None and gpus > 1:
+        raise UsageError(f"-d {gpus} asks for {gpus} GPUs but CPU runs use one process; drop -d "
+                     f"(torch sees {available} CUDA GPUs)")
+    if fp16:
+        print("warning: --fp16 is ignored on the CPU; running in float32", file=sys.stderr)
+    return "cpu"
+
+
+def check_data(exp, split):
+    """Fail early, naming the path, if the exp's COCO data for ``split`` ('train'/'val') is missing."""
+    from yolox.data import get_yolox_datadir
+
+    data_dir = exp.data_dir or os.path.join(get_yolox_datadir(), "COCO")
+    annotation = os.path.join(data_dir, "annotations", exp.train_ann if split == "train" else exp.val_ann)
+    if not os.path.isdir(data_dir):
+        raise UsageError(f"data directory not found: {data_dir}; {DEMO_DATA_HINT}, or set data_dir in the exp")
+    if not os.path.isfile(annotation):
+        raise UsageError(f"annotation file not found: {annotation}; {DEMO_DATA_HINT}, or set data_dir in the exp")
+
+
+def load_checkpoint(path, model):
+    """Load a YOLOX checkpoint (a dict with "model") into ``model``, or say in one line why not."""
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise UsageError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from None
+    state = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise UsageError(f"{path} is not a YOLOX checkpoint (no 'model' state dict)")
+    check_state_matches(state, model, path)
+    model.load_state_dict(state)
+    return checkpoint
+
+
+def check_state_matches(state, model, path):
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        problems = [f"{len(x)} {what} (first: {x[0]})" for x, what in (
+            (missing, "missing keys"), (unexpected, "unexpected keys"), (mismatched, "shape mismatches")) if x]
+        raise UsageError(f"checkpoint {path} does not match the exp's model: {'; '.join(problems)}; "
+                     f"check -f and num_classes")

@@ -1,0 +1,167 @@
+"""YOLOX training and COCO evaluation on the CPU.
+
+YOLOX's ``Trainer`` and ``COCOEvaluator`` assume CUDA (``torch.cuda.set_device``, a CUDA-stream
+prefetcher, ``torch.cuda.FloatTensor`` inputs, a CUDA tensor in ``Exp.random_resize``). These
+subclasses replace only those steps; the data pipeline, loss, LR schedule, EMA, checkpoint format,
+``train_log.txt``, tensorboard events and pycocotools evaluation stay YOLOX's own. Each epoch also
+appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP.
+"""
+
+import json
+import os
+import random
+import re
+import time
+
+import torch
+from loguru import logger
+from tqdm import tqdm
+from yolox.core import Trainer
+from yolox.evaluators import COCOEvaluator
+from yolox.utils import ModelEMA, get_model_info, postprocess
+
+__all__ = ["CPUTrainer", "CPUCOCOEvaluator", "parse_coco_summary"]
+
+_SUMMARY_KEYS = {
+    ("Precision", "0.50:0.95", "all"): "ap50_95",
+    ("Precision", "0.50", "all"): "ap50",
+    ("Precision", "0.75", "all"): "ap75",
+    ("Precision", "0.50:0.95", "small"): "ap_small",
+    ("Precision", "0.50:0.95", "medium"): "ap_medium",
+    ("Precision", "0.50:0.95", "large"): "ap_large",
+}
+_SUMMARY_LINE = re.compile(
+    r"Average (Precision|Recall)\s+\(A[PR]\) @\[ IoU=([\d.:]+)\s*\| area=\s*(\w+) \| maxDets=\s*(\d+) \] = (-?[\d.]+)")
+
+
+def parse_coco_summary(summary):
+    """AP figures from pycocotools' printed summary, as {"ap50_95": ..., "ap_small": ...}."""
+    figures = {}
+    for kind, iou, area, _, value in _SUMMARY_LINE.findall(summary or ""):
+        key = _SUMMARY_KEYS.get((kind, iou, area))
+        if key:
+            figures[key] = float(value)
+    return figures
+
+
+class CPUCOCOEvaluator(COCOEvaluator):
+    """``COCOEvaluator`` whose inference loop runs on the CPU; scoring is YOLOX's own."""
+
+    @classmethod
+    def convert(cls, evaluator):
+        if not isinstance(evaluator, COCOEvaluator):
+            raise TypeError(f"expected a yolox COCOEvaluator, got {type(evaluator).__name__}")
+        evaluator.__class__ = cls
+        return evaluator
+
+    def evaluate(self, model, distributed=False, half=False, *args, **kwargs):
+        if distributed:
+            raise ValueError("CPU evaluation runs in one process; drop -d/--dist-url")
+        model = model.float().eval()
+        data_list = []
+        inference_time = nms_time = 0.0
+        for imgs, _, info_imgs, ids in tqdm(self.dataloader, desc="evaluating", unit="batch"):
+            with torch.no_grad():
+                start = time.perf_counter()
+                outputs = model(imgs.float())
+                inferred = time.perf_counter()
+                outputs = postprocess(outputs, self.num_classes, self.confthre, self.nmsthre)
+                nms_time += time.perf_counter() - inferred
+                inference_time += inferred - start
+            data_list.extend(self.convert_to_coco_format(outputs, info_imgs, ids))
+        statistics = torch.tensor([inference_time, nms_time, len(self.dataloader)])
+        self.last_results = self.evaluate_prediction(data_list, statistics)
+        return self.last_results
+
+
+class _Prefetcher:
+    """The ``next()`` interface of YOLOX's CUDA ``DataPrefetcher``, for CPU tensors."""
+
+    def __init__(self, loader):
+        self.iterator = iter(loader)
+
+    def next(self):
+        inputs, targets, _, _ = next(self.iterator)
+        return inputs, targets
+
+
+def _random_resize_on_cpu(exp):
+    """``Exp.random_resize`` with its size rule but no CUDA tensor (single process)."""
+
+    def random_resize(data_loader, epoch, rank, is_distributed):
+        if not hasattr(exp, "random_size"):
+            base = int(exp.input_size[0] / 32)
+            exp.random_size = (base - exp.multiscale_range, base + exp.multiscale_range)
+        size = random.randint(*exp.random_size)
+        aspect = exp.input_size[1] * 1.0 / exp.input_size[0]
+        return int(32 * size), 32 * int(size * aspect)
+
+    return random_resize
+
+
+class CPUTrainer(Trainer):
+    """YOLOX's ``Trainer`` on the CPU, in one process, in float32."""
+
+    def __init__(self, exp, args):
+        args.fp16 = False  # float16 on the CPU is slower and unsupported by several ops
+        super().__init__(exp, args)
+        self.device = "cpu"
+        exp.random_resize = _random_resize_on_cpu(exp)
+        self.metrics_path = os.path.join(self.file_name, "metrics.jsonl")
+        self._loss_sums, self._loss_count = {}, 0
+
+    def before_train(self):
+        # As Trainer.before_train, minus torch.cuda.set_device, the CUDA prefetcher and DDP.
+        logger.info("args: {}".format(self.args))
+        logger.info("exp value:\n{}".format(self.exp))
+        model = self.exp.get_model()
+        logger.info("Model Summary: {}".format(get_model_info(model, self.exp.test_size)))
+        model.to(self.device)
+        self.optimizer = self.exp.get_optimizer(self.args.batch_size)
+        model = self.resume_train(model)
+        self.no_aug = self.start_epoch >= self.max_epoch - self.exp.no_aug_epochs
+        self.train_loader = self.exp.get_data_loader(
+            batch_size=self.args.batch_size,
+            is_distributed=False,
+            no_aug=self.no_aug,
+            cache_img=self.args.cache,
+        )
+        self.prefetcher = _Prefetcher(self.train_loader)
+        self.max_iter = len(self.train_loader)
+        self.lr_scheduler = self.exp.get_lr_scheduler(
+            self.exp.basic_lr_per_img * self.args.batch_size, self.max_iter
+        )
+        if self.use_model_ema:
+            self.ema_model = ModelEMA(model, 0.9998)
+            self.ema_model.updates = self.max_iter * self.start_epoch
+        self.model = model
+        self.evaluator = CPUCOCOEvaluator.convert(
+            self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=False)
+        )
+        if self.args.logger == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
+        else:
+            raise ValueError(f"on the CPU the logger must be 'tensorboard', got {self.args.logger!r}")
+        logger.info("Training start on the CPU ({} threads)...".format(torch.get_num_threads()))
+
+    def after_iter(self):
+        # Keep full-precision loss means for metrics.jsonl; the log line rounds them to 0.1.
+        for name, meter in self.meter.get_filtered_meter("loss").items():
+            self._loss_sums[name] = self._loss_sums.get(name, 0.0) + float(meter.latest)
+        self._loss_count += 1
+        super().after_iter()
+
+    def after_epoch(self):
+        self.evaluator.last_results = None
+        super().after_epoch()
+        record = {"epoch": self.epoch + 1}
+        record.update({k: v / max(self._loss_count, 1) for k, v in self._loss_sums.items()})
+        record["obj_loss"] = record.get("conf_loss")
+        if self.evaluator.last_results is not None:
+            ap50_95, ap50, summary = self.evaluator.last_results
+            record.update(parse_coco_summary(summary), ap50_95=float(ap50_95), ap50=float(ap50))
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self._loss_sums, self._loss_count = {}, 0

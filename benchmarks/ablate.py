@@ -1,10 +1,10 @@
 """Accuracy ablation: BCE against focal objectness on the demo data set, over several seeds.
 
     python benchmarks/ablate.py [--seeds 0 1 2] [--variants bce focal ...] [--out benchmarks/ablation]
-                                [--device auto] [-b 16] [key value ...]
+                                [--device auto] [-b 16] [--opts key value ...]
 
 Every variant trains exps/demo/demo_focal.py with the same schedule and seeds, through
-tools/train.py (trailing ``key value`` pairs go to every run, e.g. ``max_epoch 6``), and is
+tools/train.py (``--opts key value ...`` go to every run, e.g. ``--opts max_epoch 12``), and is
 evaluated with pycocotools after each epoch. Writes ``<out>/ablation.md`` (AP50:95, AP50 and
 AP_small of the last epoch: mean and standard deviation over seeds) and two plots,
 ``ablation_ap.png`` and ``ablation_obj_loss.png`` (one line per variant, mean over seeds).
@@ -119,7 +119,8 @@ def main():
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("-b", "--batch-size", type=int, default=16)
     parser.add_argument("--report-only", action="store_true", help="only rebuild table and plots")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="exp options for every run")
+    parser.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
+                        help="exp options for every run, e.g. --opts max_epoch 12 no_aug_epochs 2")
     args = parser.parse_args()
     args.out = args.out.resolve()
     if not args.report_only:

@@ -64,7 +64,8 @@ def print_summary(trainer):
     print("\n" + tabulate(rows, headers=["COCO eval (val)", "AP50:95", "AP50", "AP_small"]))
     folder = trainer.file_name
     print(f"\nbest AP50:95 {trainer.best_ap:.4f}")
-    print(f"checkpoints: {os.path.join(folder, 'best_ckpt.pth')}, {os.path.join(folder, 'latest_ckpt.pth')}")
+    checkpoints = [os.path.join(folder, f"{n}_ckpt.pth") for n in ("best", "latest")]
+    print("checkpoints: " + ", ".join(p for p in checkpoints if os.path.isfile(p)))
     print(f"logs: {os.path.join(folder, 'train_log.txt')}, {trainer.metrics_path}, "
           f"{os.path.join(folder, 'tensorboard')}")
 

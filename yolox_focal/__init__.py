@@ -9,8 +9,9 @@ except ImportError:
     ) from None
 
 from .exp import OBJECTNESS_KEYS, FocalExp, FocalExpMixin
-from .head import FocalYOLOXHead, ObjectnessLoss
+from .head import FocalYOLOXHead
 from .losses import FocalLoss, focal_loss
+from .objectness import ObjectnessLoss
 
 __version__ = "0.1.0"
 

@@ -22,7 +22,8 @@ def main_guard(main):
     try:
         main()
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # sys.__stderr__: YOLOX's setup_logger reroutes sys.stderr into its log
+        print(f"error: {error}", file=sys.__stderr__)
         sys.exit(2)
 
 

@@ -16,7 +16,8 @@ import difflib
 
 from yolox.exp import Exp as YOLOXExp
 
-from .head import FocalYOLOXHead, check_objectness_args
+from .head import FocalYOLOXHead
+from .objectness import check_objectness_args
 
 __all__ = ["FocalExpMixin", "FocalExp", "OBJECTNESS_KEYS"]
 

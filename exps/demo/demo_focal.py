@@ -20,9 +20,9 @@ class Exp(FocalExpMixin, YOLOXNanoExp):
         self.input_size = self.test_size = (320, 320)
         self.random_size = (10, 10)  # fixed 320 px: no multiscale on a short schedule
         self.mosaic_scale = (0.8, 1.6)  # keep small objects from shrinking below a stride
-        self.max_epoch = 12
+        self.max_epoch = 18
         self.warmup_epochs = 1
-        self.no_aug_epochs = 2
+        self.no_aug_epochs = 3
         self.eval_interval = 3
         self.print_interval = 5
         self.basic_lr_per_img = 0.04 / 64.0  # a faster start than COCO's 0.01 / 64

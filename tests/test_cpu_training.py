@@ -1,0 +1,66 @@
+"""End to end on the CPU: tools/train.py, --resume and tools/eval.py on a tiny demo data set."""
+
+import json
+import re
+
+import pytest
+import torch
+
+from cli_helpers import TINY, run_tool
+from helpers import REPO
+from yolox_focal.demo_data import make_demo_data
+
+EXP = REPO / "exps" / "demo" / "demo_focal.py"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    make_demo_data(str(root / "data"), train_images=8, val_images=4, size=128, progress=False, workers=1)
+    opts = ["data_dir", root / "data", "output_dir", root / "out", *TINY]
+    first = run_tool("train.py", "-f", EXP, "-b", "4", "-expn", "run", "max_epoch", "1", *opts)
+    return root, opts, first
+
+
+def read_metrics(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_train_writes_checkpoints_logs_and_evaluates(trained):
+    root, _, first = trained
+    folder = root / "out" / "run"
+    for name in ("latest_ckpt.pth", "train_log.txt", "metrics.jsonl"):  # best_ckpt only once AP > 0
+        assert (folder / name).is_file(), name
+    assert list((folder / "tensorboard").iterdir())
+    log = (folder / "train_log.txt").read_text()
+    assert len(re.findall(r"epoch: 1/1, iter: \d/2", log)) == 2  # 8 images / batch 4
+    assert "Training start on the CPU" in log
+    checkpoint = torch.load(folder / "latest_ckpt.pth", map_location="cpu", weights_only=False)
+    assert checkpoint["start_epoch"] == 1 and {"model", "optimizer", "best_ap"} <= set(checkpoint)
+    (record,) = read_metrics(folder)
+    assert record["epoch"] == 1 and record["obj_loss"] > 0 and "ap50_95" in record
+    assert "best AP50:95" in first.stdout and str(folder / "latest_ckpt.pth") in first.stdout
+
+
+def test_resume_continues_from_checkpoint(trained):
+    root, opts, _ = trained
+    folder = root / "out" / "run"
+    run_tool("train.py", "-f", EXP, "-b", "4", "-expn", "run", "--resume", "max_epoch", "2", *opts)
+    log = (folder / "train_log.txt").read_text()
+    assert "resume training" in log and "epoch: 2/2, iter: 2/2" in log
+    assert "epoch: 1/2" not in log  # epoch 1 was not trained again
+    assert [r["epoch"] for r in read_metrics(folder)] == [1, 2]
+    checkpoint = torch.load(folder / "latest_ckpt.pth", map_location="cpu", weights_only=False)
+    assert checkpoint["start_epoch"] == 2
+
+
+def test_eval_reports_pycocotools_ap(trained):
+    root, opts, _ = trained
+    folder = root / "out" / "run"
+    result = run_tool("eval.py", "-f", EXP, "-b", "4", "-expn", "run", "-c", folder / "latest_ckpt.pth",
+                      "--conf", "0.0", *opts)
+    row = next(line for line in result.stdout.splitlines() if "latest_ckpt.pth" in line and "log:" not in line)
+    ap50_95, ap50, ap_small = map(float, row.split()[1:4])
+    assert 0 <= ap50_95 <= ap50 <= 1 and 0 <= ap_small <= 1
+    val_log = (folder / "val_log.txt").read_text()
+    assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in val_log

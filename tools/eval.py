@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Evaluate a YOLOX checkpoint with pycocotools: YOLOX's own evaluator on GPUs, on the CPU elsewhere.
+
+Takes YOLOX's tools/eval.py flags (-f, -n, -expn, -b, -d, -c, --conf, --nms, --tsize, --seed,
+--fp16, --fuse, --trt, --legacy, --test, --speed, --num_machines, --machine_rank, --dist-url,
+--dist-backend, trailing ``key value`` options) plus ``--device auto|cuda|cpu``.
+
+    python tools/eval.py -f exps/demo/demo_focal.py -c YOLOX_outputs/demo_focal/best_ckpt.pth
+"""
+
+import os
+import random
+
+import torch
+from loguru import logger
+from tabulate import tabulate
+from yolox.tools.eval import main as yolox_eval_main
+from yolox.tools.eval import make_parser
+
+from yolox_focal.cli import UsageError, check_data, load_checkpoint, load_exp, main_guard, pick_device
+
+
+def parse_args(argv=None):
+    parser = make_parser()
+    parser.description = "Evaluate a YOLOX checkpoint on GPUs (YOLOX's evaluator) or on the CPU."
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
+                        help="cuda: YOLOX's evaluator; cpu: one process in float32; auto: cuda if present")
+    return parser.parse_args(argv)
+
+
+def apply_test_flags(exp, args):
+    if args.conf is not None:
+        exp.test_conf = args.conf
+    if args.nms is not None:
+        exp.nmsthre = args.nms
+    if args.tsize is not None:
+        exp.test_size = (args.tsize, args.tsize)
+
+
+def evaluate_on_cpu(exp, args, checkpoint_path):
+    from yolox.utils import fuse_model, setup_logger
+
+    from yolox_focal.cpu import CPUCOCOEvaluator, parse_coco_summary
+
+    if args.trt or args.speed:
+        raise UsageError("--trt and --speed need CUDA; drop them for a CPU evaluation")
+    if args.seed is not None:
+        random.seed(args.seed)
+        torch.manual_seed(args.seed)
+    folder = os.path.join(exp.output_dir, args.experiment_name)
+    os.makedirs(folder, exist_ok=True)
+    setup_logger(folder, distributed_rank=0, filename="val_log.txt", mode="a")
+    apply_test_flags(exp, args)
+    model = exp.get_model()
+    load_checkpoint(checkpoint_path, model)
+    model.eval()
+    if args.fuse:
+        model = fuse_model(model)
+    evaluator = CPUCOCOEvaluator.convert(exp.get_evaluator(args.batch_size, False, args.test, args.legacy))
+    evaluator.per_class_AP = evaluator.per_class_AR = True
+    ap50_95, ap50, summary = evaluator.evaluate(model)
+    logger.info("\n" + (summary or ""))
+    figures = parse_coco_summary(summary)
+    print("\n" + tabulate([[checkpoint_path, f"{ap50_95:.4f}", f"{ap50:.4f}",
+                            f"{figures.get('ap_small', float('nan')):.4f}"]],
+                          headers=["checkpoint", "AP50:95", "AP50", "AP_small"]))
+    print(f"log: {os.path.join(folder, 'val_log.txt')}")
+    return ap50_95, ap50
+
+
+def evaluate_on_gpus(exp, args):
+    from yolox.core import launch
+    from yolox.utils import configure_module
+
+    configure_module()
+    gpus = torch.cuda.device_count() if args.devices is None else args.devices
+    dist_url = "auto" if args.dist_url is None else args.dist_url
+    launch(yolox_eval_main, gpus, args.num_machines, args.machine_rank,
+           backend=args.dist_backend, dist_url=dist_url, args=(exp, args, gpus))
+
+
+def main():
+    args = parse_args()
+    exp = load_exp(args.exp_file, args.name, args.opts)
+    if not args.experiment_name:
+        args.experiment_name = exp.exp_name
+    device = pick_device(args.device, args.devices, args.fp16)
+    check_data(exp, "val")
+    checkpoint = args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "best_ckpt.pth")
+    if device == "cuda":
+        if not (args.speed or args.trt):
+            load_checkpoint(checkpoint, exp.get_model())  # fail here, not after the GPUs start
+        evaluate_on_gpus(exp, args)
+    else:
+        evaluate_on_cpu(exp, args, checkpoint)
+
+
+if __name__ == "__main__":
+    main_guard(main)

@@ -17,15 +17,8 @@ from tabulate import tabulate
 from yolox.tools.eval import main as yolox_eval_main
 from yolox.tools.eval import make_parser
 
-from yolox_focal.cli import UsageError, check_data, load_checkpoint, load_exp, main_guard, pick_device
-
-
-def parse_args(argv=None):
-    parser = make_parser()
-    parser.description = "Evaluate a YOLOX checkpoint on GPUs (YOLOX's evaluator) or on the CPU."
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
-                        help="cuda: YOLOX's evaluator; cpu: one process in float32; auto: cuda if present")
-    return parser.parse_args(argv)
+from yolox_focal.cli import (UsageError, add_device_flag, check_data, launch_on_gpus, load_checkpoint,
+                             load_exp, main_guard, pick_device)
 
 
 def apply_test_flags(exp, args):
@@ -68,19 +61,8 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
     return ap50_95, ap50
 
 
-def evaluate_on_gpus(exp, args):
-    from yolox.core import launch
-    from yolox.utils import configure_module
-
-    configure_module()
-    gpus = torch.cuda.device_count() if args.devices is None else args.devices
-    dist_url = "auto" if args.dist_url is None else args.dist_url
-    launch(yolox_eval_main, gpus, args.num_machines, args.machine_rank,
-           backend=args.dist_backend, dist_url=dist_url, args=(exp, args, gpus))
-
-
 def main():
-    args = parse_args()
+    args = add_device_flag(make_parser(), "Evaluate a YOLOX checkpoint on GPUs (YOLOX's evaluator) or on the CPU.")
     exp = load_exp(args.exp_file, args.name, args.opts)
     if not args.experiment_name:
         args.experiment_name = exp.exp_name
@@ -90,7 +72,7 @@ def main():
     if device == "cuda":
         if not (args.speed or args.trt):
             load_checkpoint(checkpoint, exp.get_model())  # fail here, not after the GPUs start
-        evaluate_on_gpus(exp, args)
+        launch_on_gpus(yolox_eval_main, exp, args, pass_gpu_count=True)
     else:
         evaluate_on_cpu(exp, args, checkpoint)
 

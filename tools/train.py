@@ -19,27 +19,18 @@ from tabulate import tabulate
 from yolox.tools.train import main as yolox_train_main
 from yolox.tools.train import make_parser
 
-from yolox_focal.cli import UsageError, check_data, check_state_matches, load_exp, main_guard, pick_device
-
-
-def parse_args(argv=None):
-    parser = make_parser()
-    parser.description = "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU."
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
-                        help="cuda: YOLOX's trainer; cpu: one process in float32; auto: cuda if present")
-    return parser.parse_args(argv)
+from yolox_focal.cli import (UsageError, add_device_flag, check_data, launch_on_gpus, load_checkpoint,
+                             load_exp, main_guard, pick_device)
 
 
 def check_resume(exp, args):
-    """Check up front that the checkpoint to resume or fine-tune from fits the exp's model."""
-    if not (args.resume or args.ckpt):
-        return
-    path = args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "latest_ckpt.pth")
-    if not os.path.isfile(path):
-        raise UsageError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False).get("model", {})
-    if args.resume:  # YOLOX resumes with a strict load; fine-tuning skips mismatched layers
-        check_state_matches(state, exp.get_model(), path)
+    """Check up front that the checkpoint to resume (strictly, as YOLOX does) or fine-tune from exists
+    and, for a resume, fits the exp's model."""
+    if args.resume:
+        load_checkpoint(args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "latest_ckpt.pth"),
+                        exp.get_model())
+    elif args.ckpt and not os.path.isfile(args.ckpt):
+        raise UsageError(f"checkpoint not found: {args.ckpt}")
 
 
 def train_on_cpu(exp, args):
@@ -70,19 +61,8 @@ def print_summary(trainer):
           f"{os.path.join(folder, 'tensorboard')}")
 
 
-def train_on_gpus(exp, args):
-    from yolox.core import launch
-    from yolox.utils import configure_module, get_num_devices
-
-    configure_module()
-    gpus = get_num_devices() if args.devices is None else args.devices
-    dist_url = "auto" if args.dist_url is None else args.dist_url
-    launch(yolox_train_main, gpus, args.num_machines, args.machine_rank,
-           backend=args.dist_backend, dist_url=dist_url, args=(exp, args))
-
-
 def main():
-    args = parse_args()
+    args = add_device_flag(make_parser(), "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.")
     exp = load_exp(args.exp_file, args.name, args.opts)
     if not args.experiment_name:
         args.experiment_name = exp.exp_name
@@ -91,7 +71,7 @@ def main():
     check_data(exp, "val")
     check_resume(exp, args)
     if device == "cuda":
-        train_on_gpus(exp, args)
+        launch_on_gpus(yolox_train_main, exp, args)
     else:
         train_on_cpu(exp, args)
 

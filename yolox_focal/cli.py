@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-__all__ = ["UsageError", "main_guard", "load_exp", "pick_device", "check_data",
+__all__ = ["UsageError", "main_guard", "add_device_flag", "launch_on_gpus", "load_exp", "pick_device", "check_data",
            "load_checkpoint", "check_state_matches", "DEMO_DATA_HINT"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
@@ -25,6 +25,27 @@ def main_guard(main):
         # sys.__stderr__: YOLOX's setup_logger reroutes sys.stderr into its log
         print(f"error: {error}", file=sys.__stderr__)
         sys.exit(2)
+
+
+def add_device_flag(parser, description):
+    """YOLOX's tool parser plus --device; returns the parsed arguments."""
+    parser.description = description
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
+                        help="cuda: YOLOX's own code; cpu: one process in float32; auto: cuda if present")
+    return parser.parse_args()
+
+
+def launch_on_gpus(yolox_main, exp, args, pass_gpu_count=False):
+    """Run a YOLOX tool's ``main`` through ``yolox.core.launch``, as that tool's ``__main__`` does."""
+    from yolox.core import launch
+    from yolox.utils import configure_module, get_num_devices
+
+    configure_module()
+    gpus = get_num_devices() if args.devices is None else args.devices
+    dist_url = "auto" if args.dist_url is None else args.dist_url
+    main_args = (exp, args, gpus) if pass_gpu_count else (exp, args)
+    launch(yolox_main, gpus, args.num_machines, args.machine_rank, backend=args.dist_backend,
+           dist_url=dist_url, args=main_args)
 
 
 def load_exp(exp_file, exp_name, opts):

@@ -49,11 +49,23 @@ def test_two_gpus_asked_without_them(data):
     assert "-d 2 asks for 2 GPUs" in line
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_asked_without_it():
+    line = error_line(run_tool("eval.py", "-f", EXP, "--device", "cuda", check=False))
+    assert "--device cuda asked for, but torch sees no CUDA GPU; use --device cpu" in line
+
+
 def test_fp16_on_cpu_is_reported_as_ignored(tmp_path):
     result = run_tool("train.py", "-f", EXP, "--fp16", "--device", "cpu", "data_dir", tmp_path / "x",
                       check=False)
     assert "warning: --fp16 is ignored on the CPU" in result.stderr
     assert "data directory not found" in error_line(result)
+
+
+def test_other_logger_on_cpu(data):
+    line = error_line(run_tool("train.py", "-f", EXP, "--device", "cpu", "-l", "wandb",
+                               "data_dir", data / "data", check=False))
+    assert "-l wandb is not supported on the CPU; use -l tensorboard" in line
 
 
 def test_misspelt_exp_option():

@@ -18,9 +18,13 @@ import torch
 from tabulate import tabulate
 from yolox.tools.train import main as yolox_train_main
 from yolox.tools.train import make_parser
+from yolox.utils import configure_module
 
-from yolox_focal.cli import (UsageError, add_device_flag, check_data, launch_on_gpus, load_checkpoint,
-                             load_exp, main_guard, pick_device)
+from yolox_focal.cli import (UsageError, add_device_flag, allow_numpy_scalars_in_checkpoints, check_data,
+                             launch_on_gpus, load_checkpoint, load_exp, main_guard, pick_device)
+
+# At import, not in main(): the GPU workers that yolox.core.launch spawns import this file, not run it.
+allow_numpy_scalars_in_checkpoints()
 
 
 def check_resume(exp, args):
@@ -36,6 +40,8 @@ def check_resume(exp, args):
 def train_on_cpu(exp, args):
     from yolox_focal.cpu import CPUTrainer
 
+    if args.logger != "tensorboard":
+        raise UsageError(f"-l {args.logger} is not supported on the CPU; use -l tensorboard (the default)")
     if exp.seed is not None:
         random.seed(exp.seed)
         torch.manual_seed(exp.seed)
@@ -62,6 +68,7 @@ def print_summary(trainer):
 
 
 def main():
+    configure_module()  # as YOLOX's tools start: cv2 single-threaded in data workers, file limit
     args = add_device_flag(make_parser(), "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.")
     exp = load_exp(args.exp_file, args.name, args.opts)
     if not args.experiment_name:

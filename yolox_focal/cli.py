@@ -8,7 +8,7 @@ import sys
 import torch
 
 __all__ = ["UsageError", "main_guard", "add_device_flag", "launch_on_gpus", "load_exp", "pick_device", "check_data",
-           "load_checkpoint", "check_state_matches", "DEMO_DATA_HINT"]
+           "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
 
@@ -27,6 +27,28 @@ def main_guard(main):
         sys.exit(2)
 
 
+def allow_numpy_scalars_in_checkpoints():
+    """Let ``torch.load``'s default weights-only mode read YOLOX checkpoints.
+
+    YOLOX's trainer stores ``best_ap`` as pycocotools gives it, a numpy float64, and its own
+    ``torch.load`` calls (resume, fine-tune, tools/eval.py) pass no ``weights_only``, which torch
+    2.6+ turns on: every checkpoint saved after an evaluation would fail to load. Allowing numpy's
+    scalar reconstructor and float dtype keeps those calls YOLOX's, unchanged.
+    """
+    import numpy as np
+
+    if not hasattr(torch.serialization, "add_safe_globals"):  # torch < 2.4: weights-only is off by default
+        return
+    try:
+        from numpy._core.multiarray import scalar  # numpy 2
+    except ImportError:
+        from numpy.core.multiarray import scalar
+    torch.serialization.add_safe_globals([
+        np.dtype, type(np.dtype("float64")),
+        (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"),
+    ])
+
+
 def add_device_flag(parser, description):
     """YOLOX's tool parser plus --device; returns the parsed arguments."""
     parser.description = description
@@ -38,9 +60,8 @@ def add_device_flag(parser, description):
 def launch_on_gpus(yolox_main, exp, args, pass_gpu_count=False):
     """Run a YOLOX tool's ``main`` through ``yolox.core.launch``, as that tool's ``__main__`` does."""
     from yolox.core import launch
-    from yolox.utils import configure_module, get_num_devices
+    from yolox.utils import get_num_devices
 
-    configure_module()
     gpus = get_num_devices() if args.devices is None else args.devices
     dist_url = "auto" if args.dist_url is None else args.dist_url
     main_args = (exp, args, gpus) if pass_gpu_count else (exp, args)

@@ -54,11 +54,13 @@ class CPUCOCOEvaluator(COCOEvaluator):
         evaluator.__class__ = cls
         return evaluator
 
-    def evaluate(self, model, distributed=False, half=False, *args, **kwargs):
+    def evaluate(self, model, distributed=False, half=False, *args, return_outputs=False, **kwargs):
+        """YOLOX's ``(ap50_95, ap50, summary)``; with ``return_outputs`` (YOLOX main's trainer asks
+        for it) also the per-image detections, as main's evaluator returns them."""
         if distributed:
             raise ValueError("CPU evaluation runs in one process; drop -d/--dist-url")
         model = model.float().eval()
-        data_list = []
+        data_list, per_image = [], {}
         inference_time = nms_time = 0.0
         for imgs, _, info_imgs, ids in tqdm(self.dataloader, desc="evaluating", unit="batch"):
             with torch.no_grad():
@@ -68,10 +70,15 @@ class CPUCOCOEvaluator(COCOEvaluator):
                 outputs = postprocess(outputs, self.num_classes, self.confthre, self.nmsthre)
                 nms_time += time.perf_counter() - inferred
                 inference_time += inferred - start
-            data_list.extend(self.convert_to_coco_format(outputs, info_imgs, ids))
+            if return_outputs:
+                detections, image_wise = self.convert_to_coco_format(outputs, info_imgs, ids, return_outputs=True)
+                per_image.update(image_wise)
+            else:
+                detections = self.convert_to_coco_format(outputs, info_imgs, ids)
+            data_list.extend(detections)
         statistics = torch.tensor([inference_time, nms_time, len(self.dataloader)])
         self.last_results = self.evaluate_prediction(data_list, statistics)
-        return self.last_results
+        return (self.last_results, per_image) if return_outputs else self.last_results
 
 
 class _Prefetcher:
@@ -145,6 +152,15 @@ class CPUTrainer(Trainer):
         else:
             raise ValueError(f"on the CPU the logger must be 'tensorboard', got {self.args.logger!r}")
         logger.info("Training start on the CPU ({} threads)...".format(torch.get_num_threads()))
+
+    def save_ckpt(self, ckpt_name, update_best_ckpt=False, **kwargs):
+        # pycocotools' AP is a numpy float64, which torch.load's default weights-only mode refuses;
+        # plain floats keep the checkpoint loadable by YOLOX's own tools (eval, demo, export).
+        # YOLOX main also passes ap= (stored as "curr_ap"); the PyPI release does not.
+        self.best_ap = float(self.best_ap)
+        if kwargs.get("ap") is not None:
+            kwargs["ap"] = float(kwargs["ap"])
+        super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
 
     def after_iter(self):
         # Keep full-precision loss means for metrics.jsonl; the log line rounds them to 0.1.

@@ -6,8 +6,8 @@
 Every variant trains exps/demo/demo_focal.py with the same schedule and seeds, through
 tools/train.py (``--opts key value ...`` go to every run, e.g. ``--opts max_epoch 12``), and is
 evaluated with pycocotools after each epoch. Writes ``<out>/ablation.md`` (AP50:95, AP50 and
-AP_small of the last epoch: mean and standard deviation over seeds) and two plots,
-``ablation_ap.png`` and ``ablation_obj_loss.png`` (one line per variant, mean over seeds).
+AP_small of the last epoch: mean and standard deviation over seeds) and plots,
+``ablation_ap.png``, ``ablation_ap50.png`` and ``ablation_obj_loss.png`` (one line per variant, mean over seeds).
 
 Run it again to resume: finished runs are kept, an interrupted run resumes from its last
 checkpoint.
@@ -38,6 +38,19 @@ def run_dir(out, variant, seed):
     return out / f"{variant}-seed{seed}"
 
 
+def check_same_settings(directory, settings):
+    """A run resumes or is kept only under the schedule it started with; record it on first use."""
+    record = directory / "settings.json"
+    if record.exists():
+        before = json.loads(record.read_text())
+        if before != settings:
+            sys.exit(f"ablate: {directory} was trained with {before}, this call asks for {settings}; "
+                     "pass the same -b/--opts, or another --out")
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(settings) + "\n")
+
+
 def train(out, variant, seed, args):
     """Train one run unless it finished; resume it if it was interrupted."""
     directory = run_dir(out, variant, seed)
@@ -46,6 +59,7 @@ def train(out, variant, seed, args):
         return
     opts = [str(v) for item in VARIANTS[variant].items() for v in item]
     opts += ["seed", str(seed), "output_dir", str(out)] + args.opts
+    check_same_settings(directory, {"batch_size": args.batch_size, "opts": args.opts})
     command = [sys.executable, str(REPO / "tools" / "train.py"), "-f", str(EXP),
                "-expn", directory.name, "-b", str(args.batch_size), "--device", args.device]
     checkpoint = directory / "latest_ckpt.pth"
@@ -62,8 +76,10 @@ def read_metrics(out, variant, seeds):
     """Per-epoch records of each seed's run, from the trainer's metrics.jsonl."""
     runs = []
     for seed in seeds:
-        path = run_dir(out, variant, seed) / "metrics.jsonl"
-        runs.append([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+        directory = run_dir(out, variant, seed)
+        if (directory / "done").exists():  # unfinished runs would mix schedules in one mean
+            lines = (directory / "metrics.jsonl").read_text().splitlines()
+            runs.append([json.loads(line) for line in lines if line.strip()])
     return runs
 
 
@@ -75,16 +91,20 @@ def mean_std(values):
 
 
 def summary_table(out, variants, seeds):
-    lines = ["| variant | settings | " + " | ".join(f"{m} (mean ± sd)" for m in METRICS) + " |",
-             "|---|---|" + "---|" * len(METRICS)]
+    lines = ["| variant | settings | seeds | " + " | ".join(f"{m} (mean ± sd)" for m in METRICS)
+             + " | ap50 per seed |",
+             "|---|---|---|" + "---|" * len(METRICS) + "---|"]
     for variant in variants:
         finals = [run[-1] for run in read_metrics(out, variant, seeds) if run]
+        if not finals:
+            continue
         cells = []
         for metric in METRICS:
             mean, sd = mean_std([f.get(metric) for f in finals])
             cells.append("n/a" if mean is None else f"{mean:.4f} ± {sd:.4f}")
+        per_seed = " / ".join("n/a" if f.get("ap50") is None else f"{f['ap50']:.3f}" for f in finals)
         settings = ", ".join(f"{k}={v}" for k, v in VARIANTS[variant].items())
-        lines.append(f"| {variant} | {settings} | " + " | ".join(cells) + " |")
+        lines.append(f"| {variant} | {settings} | {len(finals)} | " + " | ".join(cells) + f" | {per_seed} |")
     return "\n".join(lines)
 
 
@@ -97,6 +117,8 @@ def plot(out, variants, seeds, key, ylabel, filename):
     fig, ax = plt.subplots(figsize=(6, 4))
     for variant in variants:
         runs = [run for run in read_metrics(out, variant, seeds) if run]
+        if not runs:
+            continue
         epochs = sorted({r["epoch"] for run in runs for r in run if r.get(key) is not None})
         means = [statistics.fmean(r[key] for run in runs for r in run
                                   if r["epoch"] == e and r.get(key) is not None) for e in epochs]
@@ -130,9 +152,10 @@ def main():
     table = summary_table(args.out, args.variants, args.seeds)
     (args.out / "ablation.md").write_text(table + "\n")
     plot(args.out, args.variants, args.seeds, "ap50_95", "COCO AP50:95", "ablation_ap.png")
+    plot(args.out, args.variants, args.seeds, "ap50", "COCO AP50", "ablation_ap50.png")
     plot(args.out, args.variants, args.seeds, "obj_loss", "objectness loss", "ablation_obj_loss.png")
     print(table)
-    print(f"\nwrote {args.out / 'ablation.md'}, ablation_ap.png, ablation_obj_loss.png")
+    print(f"\nwrote {args.out / 'ablation.md'}, ablation_ap.png, ablation_ap50.png, ablation_obj_loss.png")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Runs the head and exp tests against another YOLOX source tree, e.g. a checkout of GitHub main,
+"""Runs the head, exp and CPU-training tests against another YOLOX source tree, e.g. a checkout of GitHub main,
 whose head differs from the PyPI release (get_assignments takes other arguments).
 
     YOLOX_SRC=/path/to/YOLOX python -m pytest tests/test_yolox_main.py
@@ -22,6 +22,6 @@ def test_head_and_exps_against_other_yolox():
     subprocess.run([sys.executable, "-c", check, os.path.realpath(SRC)], env=env, check=True)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/test_head.py", "tests/test_exps.py"],
+         "tests/test_head.py", "tests/test_exps.py", "tests/test_cpu_training.py"],
         cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]

@@ -183,15 +183,21 @@ def losses(head):
     grads = [p.grad for p in head.parameters()]
     return [torch.as_tensor(v).detach() for v in out] + grads
 
+result = {}
 if sys.argv[4] == "patched":
     default = YOLOXHead(3, 0.25)
     chosen = YOLOXHead(3, 0.25)
     chosen.set_objectness_loss(**focal)
+    from yolox_focal import FocalYOLOXHead  # the package route in the patched tree
+    result["package_focal"] = losses(FocalYOLOXHead(3, 0.25, **focal))
+    result["package_bce"] = losses(FocalYOLOXHead(3, 0.25, obj_loss="bce"))
+    result["package_converted"] = losses(FocalYOLOXHead.convert(YOLOXHead(3, 0.25), **focal))
 else:
     from yolox_focal import FocalYOLOXHead
     default = YOLOXHead(3, 0.25)
     chosen = FocalYOLOXHead(3, 0.25, **focal)
-torch.save({"default": losses(default), "focal": losses(chosen)}, sys.argv[3])
+result.update(default=losses(default), focal=losses(chosen))
+torch.save(result, sys.argv[3])
 """
 
 
@@ -221,6 +227,10 @@ def test_patched_head_gives_the_packages_losses(source, tmp_path):
         for got, expected in zip(ours[name], package[name]):
             assert torch.equal(got, expected), name
     assert not torch.equal(ours["focal"][2], ours["default"][2])  # loss_obj: focal is not BCE
+    # The package's head also works in the patched tree, through the patched head's hook.
+    for name, expected in (("package_focal", "focal"), ("package_converted", "focal"), ("package_bce", "default")):
+        for got, want in zip(ours[name], package[expected]):
+            assert torch.equal(got, want), name
 
 
 EXPS = """

@@ -6,6 +6,10 @@ sends the objectness call (the first call whose input has one row per anchor of 
 configured objectness loss and every other call to the original ``BCEWithLogitsLoss``. Nothing of
 ``get_losses`` or label assignment is copied, so the head follows whichever YOLOX version is
 installed (the PyPI 0.3.0 release and GitHub main differ there).
+
+In a YOLOX tree that carries this project's ``patches/``, ``YOLOXHead`` already computes
+``loss_obj`` with a replaceable ``objectness_loss`` module; there the head sets that module instead
+of routing, so the package and the patches can share one environment.
 """
 
 from torch import nn
@@ -14,6 +18,9 @@ from yolox.models import YOLOXHead
 from .objectness import ObjectnessLoss
 
 __all__ = ["FocalYOLOXHead"]
+
+# True in a YOLOX tree patched by patches/ (its YOLOXHead has the objectness hook).
+_PATCHED_YOLOX = hasattr(YOLOXHead, "set_objectness_loss")
 
 
 class _ObjectnessRouter(nn.Module):
@@ -76,14 +83,14 @@ class FocalYOLOXHead(YOLOXHead):
         if not isinstance(head, YOLOXHead):
             raise TypeError(f"expected a yolox YOLOXHead, got {type(head).__name__}")
         objectness = ObjectnessLoss(**objectness_settings)
-        if isinstance(head, cls):
-            head._router.objectness = objectness
-            return head
         head.__class__ = cls
         head._use_objectness_loss(objectness)
         return head
 
     def _use_objectness_loss(self, objectness):
+        if _PATCHED_YOLOX:
+            self._modules["objectness_loss"] = objectness  # the patched head's own hook
+            return
         bce = self.bcewithlog_loss
         if isinstance(bce, _ObjectnessRouter):
             bce = bce.bce
@@ -96,9 +103,11 @@ class FocalYOLOXHead(YOLOXHead):
     @property
     def objectness_loss(self):
         """The :class:`ObjectnessLoss` in use."""
-        return self._router.objectness
+        return self._modules["objectness_loss"] if _PATCHED_YOLOX else self._router.objectness
 
     def get_losses(self, *args, **kwargs):
+        if _PATCHED_YOLOX:
+            return super().get_losses(*args, **kwargs)
         # YOLOX's signature: (imgs, x_shifts, y_shifts, expanded_strides, labels, outputs, ...).
         outputs = kwargs["outputs"] if "outputs" in kwargs else args[5]
         self._router.expect_objectness(outputs.shape[0] * outputs.shape[1])

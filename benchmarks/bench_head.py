@@ -8,7 +8,6 @@ random ground truth (about 7 boxes an image, as in COCO). Timed from the head ou
 the figure is the loss (label assignment included), not the convolutions.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 from yolox.exp import get_exp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, pick_device, print_table, time_interleaved, write_json  # noqa: E402
+from common import benchmark_parser, machine, pick_device, print_table, time_interleaved, write_json  # noqa: E402
 
 from yolox_focal import FocalYOLOXHead  # noqa: E402
 
@@ -74,10 +73,7 @@ def run_case(size_name, batch, device, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--json", default="benchmarks/results/head.json")
+    parser = benchmark_parser(__doc__, rounds=20, json_name="head.json")
     args = parser.parse_args()
     device = pick_device(args.device)
     rows = [run_case(size, batch, device, args.rounds) for size in MODELS for batch in (8, 16)]

@@ -10,7 +10,6 @@ median time, its ratio to BCE, the bytes autograd keeps for the backward pass, a
 difference from ``yolox_focal`` (should be below 1e-6).
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, pick_device, print_table, saved_bytes, time_interleaved, write_json  # noqa: E402
+from common import benchmark_parser, machine, pick_device, print_table, saved_bytes, time_interleaved, write_json  # noqa: E402
 
 from yolox_focal import focal_loss  # noqa: E402
 
@@ -91,10 +90,7 @@ def run_case(shape_name, dtype_name, device, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--json", default="benchmarks/results/loss.json")
+    parser = benchmark_parser(__doc__, rounds=30, json_name="loss.json")
     args = parser.parse_args()
     device = pick_device(args.device)
     dtypes = ["float32"] + (["float16-autocast"] if device.type == "cuda" else [])

@@ -6,7 +6,6 @@ One step is forward, loss, backward and the exp's own optimizer step, on a fixed
 input size with small boxes like the demo data's. Both models start from the same weights.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import torch
 from yolox.exp import get_exp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, pick_device, print_table, time_interleaved, write_json  # noqa: E402
+from common import benchmark_parser, machine, pick_device, print_table, time_interleaved, write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 EXPS = {"bce": REPO / "exps" / "demo" / "demo_bce.py", "focal": REPO / "exps" / "demo" / "demo_focal.py"}
@@ -32,11 +31,8 @@ def fixed_batch(batch, size, num_classes, generator, boxes_per_image=6):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser = benchmark_parser(__doc__, rounds=15, json_name="train_step.json")
     parser.add_argument("-b", "--batch-size", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--json", default="benchmarks/results/train_step.json")
     args = parser.parse_args()
     device = pick_device(args.device)
 

@@ -4,6 +4,7 @@ Variants are timed interleaved (A, B, C, A, B, C, ...) after a warm-up, so that 
 load hits every variant alike; each ratio is the median of per-round ratios against the baseline.
 """
 
+import argparse
 import json
 import os
 import platform
@@ -76,6 +77,15 @@ def machine():
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def benchmark_parser(doc, rounds, json_name):
+    """The flags every benchmark takes: --device, --rounds and where to write its JSON."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--json", default=f"benchmarks/results/{json_name}")
+    return parser
 
 
 def pick_device(name):

@@ -16,10 +16,9 @@ from loguru import logger
 from tabulate import tabulate
 from yolox.tools.eval import main as yolox_eval_main
 from yolox.tools.eval import make_parser
-from yolox.utils import configure_module
 
-from yolox_focal.cli import (UsageError, add_device_flag, allow_numpy_scalars_in_checkpoints, check_data,
-                             launch_on_gpus, load_checkpoint, load_exp, main_guard, pick_device)
+from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, launch_on_gpus, load_checkpoint,
+                             main_guard, start_tool)
 
 # At import, not in main(): the GPU workers that yolox.core.launch spawns import this file, not run it.
 allow_numpy_scalars_in_checkpoints()
@@ -66,13 +65,8 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
 
 
 def main():
-    configure_module()  # as YOLOX's tools start: cv2 single-threaded in data workers, file limit
-    args = add_device_flag(make_parser(), "Evaluate a YOLOX checkpoint on GPUs (YOLOX's evaluator) or on the CPU.")
-    exp = load_exp(args.exp_file, args.name, args.opts)
-    if not args.experiment_name:
-        args.experiment_name = exp.exp_name
-    device = pick_device(args.device, args.devices, args.fp16)
-    check_data(exp, "val")
+    args, exp, device = start_tool(
+        make_parser(), "Evaluate a YOLOX checkpoint on GPUs (YOLOX's evaluator) or on the CPU.", splits=("val",))
     checkpoint = args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "best_ckpt.pth")
     if device == "cuda":
         if not (args.speed or args.trt):

@@ -18,10 +18,9 @@ import torch
 from tabulate import tabulate
 from yolox.tools.train import main as yolox_train_main
 from yolox.tools.train import make_parser
-from yolox.utils import configure_module
 
-from yolox_focal.cli import (UsageError, add_device_flag, allow_numpy_scalars_in_checkpoints, check_data,
-                             launch_on_gpus, load_checkpoint, load_exp, main_guard, pick_device)
+from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, launch_on_gpus, load_checkpoint,
+                             main_guard, start_tool)
 
 # At import, not in main(): the GPU workers that yolox.core.launch spawns import this file, not run it.
 allow_numpy_scalars_in_checkpoints()
@@ -68,14 +67,8 @@ def print_summary(trainer):
 
 
 def main():
-    configure_module()  # as YOLOX's tools start: cv2 single-threaded in data workers, file limit
-    args = add_device_flag(make_parser(), "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.")
-    exp = load_exp(args.exp_file, args.name, args.opts)
-    if not args.experiment_name:
-        args.experiment_name = exp.exp_name
-    device = pick_device(args.device, args.devices, args.fp16)
-    check_data(exp, "train")
-    check_data(exp, "val")
+    args, exp, device = start_tool(
+        make_parser(), "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.", splits=("train", "val"))
     check_resume(exp, args)
     if device == "cuda":
         launch_on_gpus(yolox_train_main, exp, args)

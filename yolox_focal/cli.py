@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-__all__ = ["UsageError", "main_guard", "add_device_flag", "launch_on_gpus", "load_exp", "pick_device", "check_data",
+__all__ = ["UsageError", "main_guard", "start_tool", "launch_on_gpus", "load_exp", "pick_device", "check_data",
            "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
@@ -49,12 +49,26 @@ def allow_numpy_scalars_in_checkpoints():
     ])
 
 
-def add_device_flag(parser, description):
-    """YOLOX's tool parser plus --device; returns the parsed arguments."""
+def start_tool(parser, description, splits):
+    """What train.py and eval.py do first, before any work: parse YOLOX's flags plus --device,
+    load the exp, pick the device and check the data splits they read.
+
+    Returns ``(args, exp, device)``; a mistake raises :class:`UsageError`.
+    """
+    from yolox.utils import configure_module
+
+    configure_module()  # as YOLOX's tools start: cv2 single-threaded in data workers, file limit
     parser.description = description
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                         help="cuda: YOLOX's own code; cpu: one process in float32; auto: cuda if present")
-    return parser.parse_args()
+    args = parser.parse_args()
+    exp = load_exp(args.exp_file, args.name, args.opts)
+    if not args.experiment_name:
+        args.experiment_name = exp.exp_name
+    device = pick_device(args.device, args.devices, args.fp16)
+    for split in splits:
+        check_data(exp, split)
+    return args, exp, device
 
 
 def launch_on_gpus(yolox_main, exp, args, pass_gpu_count=False):

@@ -73,13 +73,13 @@ def train(out, variant, seed, args):
 
 
 def read_metrics(out, variant, seeds):
-    """Per-epoch records of each seed's run, from the trainer's metrics.jsonl."""
-    runs = []
+    """{seed: per-epoch records} of each finished run, from the trainer's metrics.jsonl."""
+    runs = {}
     for seed in seeds:
         directory = run_dir(out, variant, seed)
         if (directory / "done").exists():  # unfinished runs would mix schedules in one mean
             lines = (directory / "metrics.jsonl").read_text().splitlines()
-            runs.append([json.loads(line) for line in lines if line.strip()])
+            runs[seed] = [json.loads(line) for line in lines if line.strip()]
     return runs
 
 
@@ -95,14 +95,15 @@ def summary_table(out, variants, seeds):
              + " | ap50 per seed |",
              "|---|---|---|" + "---|" * len(METRICS) + "---|"]
     for variant in variants:
-        finals = [run[-1] for run in read_metrics(out, variant, seeds) if run]
+        finals = {seed: run[-1] for seed, run in read_metrics(out, variant, seeds).items() if run}
         if not finals:
             continue
         cells = []
         for metric in METRICS:
-            mean, sd = mean_std([f.get(metric) for f in finals])
+            mean, sd = mean_std([f.get(metric) for f in finals.values()])
             cells.append("n/a" if mean is None else f"{mean:.4f} ± {sd:.4f}")
-        per_seed = " / ".join("n/a" if f.get("ap50") is None else f"{f['ap50']:.3f}" for f in finals)
+        per_seed = ", ".join(f"{seed}: " + ("n/a" if f.get("ap50") is None else f"{f['ap50']:.3f}")
+                             for seed, f in finals.items())
         settings = ", ".join(f"{k}={v}" for k, v in VARIANTS[variant].items())
         lines.append(f"| {variant} | {settings} | {len(finals)} | " + " | ".join(cells) + f" | {per_seed} |")
     return "\n".join(lines)
@@ -116,7 +117,7 @@ def plot(out, variants, seeds, key, ylabel, filename):
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for variant in variants:
-        runs = [run for run in read_metrics(out, variant, seeds) if run]
+        runs = [run for run in read_metrics(out, variant, seeds).values() if run]
         if not runs:
             continue
         epochs = sorted({r["epoch"] for run in runs for r in run if r.get(key) is not None})

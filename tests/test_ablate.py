@@ -34,7 +34,7 @@ def test_table_is_mean_and_spread_of_last_epochs_of_finished_runs(tmp_path):
     assert set(rows) == {"bce", "focal"}  # focal-w4 has no finished run
     assert rows["bce"][1] == "2"
     assert rows["bce"][3] == "0.4000 ± 0.1414"  # AP50 of epoch 2 over seeds 0 and 1
-    assert rows["bce"][5] == "0.300 / 0.500"
+    assert rows["bce"][5] == "0: 0.300, 1: 0.500"
     assert rows["focal"][3] == "0.2000 ± 0.0000"
 
 

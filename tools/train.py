@@ -39,8 +39,6 @@ def check_resume(exp, args):
 def train_on_cpu(exp, args):
     from yolox_focal.cpu import CPUTrainer
 
-    if args.logger != "tensorboard":
-        raise UsageError(f"-l {args.logger} is not supported on the CPU; use -l tensorboard (the default)")
     if exp.seed is not None:
         random.seed(exp.seed)
         torch.manual_seed(exp.seed)

@@ -20,6 +20,8 @@ from yolox.core import Trainer
 from yolox.evaluators import COCOEvaluator
 from yolox.utils import ModelEMA, get_model_info, postprocess
 
+from .cli import UsageError
+
 __all__ = ["CPUTrainer", "CPUCOCOEvaluator", "parse_coco_summary"]
 
 _SUMMARY_KEYS = {
@@ -110,6 +112,8 @@ class CPUTrainer(Trainer):
     """YOLOX's ``Trainer`` on the CPU, in one process, in float32."""
 
     def __init__(self, exp, args):
+        if args.logger != "tensorboard":  # checked here, before Trainer opens its log files
+            raise UsageError(f"-l {args.logger} is not supported on the CPU; use -l tensorboard (the default)")
         args.fp16 = False  # float16 on the CPU is slower and unsupported by several ops
         super().__init__(exp, args)
         self.device = "cpu"
@@ -145,12 +149,9 @@ class CPUTrainer(Trainer):
         self.evaluator = CPUCOCOEvaluator.convert(
             self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=False)
         )
-        if self.args.logger == "tensorboard":
-            from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter
 
-            self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
-        else:
-            raise ValueError(f"on the CPU the logger must be 'tensorboard', got {self.args.logger!r}")
+        self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
         logger.info("Training start on the CPU ({} threads)...".format(torch.get_num_threads()))
 
     def save_ckpt(self, ckpt_name, update_best_ckpt=False, **kwargs):

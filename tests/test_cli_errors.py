@@ -90,3 +90,12 @@ def test_missing_checkpoint(data):
     line = error_line(run_tool("eval.py", "-f", EXP, "-c", data / "none.pth", "data_dir", data / "data",
                                check=False))
     assert f"checkpoint not found: {data / 'none.pth'}" in line
+
+
+def test_training_that_diverges(data):
+    # A learning rate far too high: NaN weights would otherwise fail deep in YOLOX's label assignment.
+    line = error_line(run_tool("train.py", "-f", EXP, "-b", "4", "--device", "cpu", "-expn", "diverged",
+                               "data_dir", data / "data", "output_dir", data / "out", *TINY, "max_epoch", "4",
+                               "basic_lr_per_img", "1000", check=False))
+    assert "training diverged at epoch" in line and "not finite" in line
+    assert "lower basic_lr_per_img (now 1000)" in line

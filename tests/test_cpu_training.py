@@ -51,11 +51,14 @@ def test_resume_continues_from_checkpoint(trained):
     checkpoint = torch.load(folder / "latest_ckpt.pth", map_location="cpu", weights_only=False)
     checkpoint["best_ap"] = np.float64(0.5)
     torch.save(checkpoint, folder / "latest_ckpt.pth")
+    with open(folder / "metrics.jsonl", "a") as f:  # an epoch past the checkpoint: trained again
+        f.write(json.dumps({"epoch": 2, "stale": True}) + "\n")
     run_tool("train.py", "-f", EXP, "-b", "4", "-expn", "run", "--resume", "max_epoch", "2", *opts)
     log = (folder / "train_log.txt").read_text()
     assert "resume training" in log and "epoch: 2/2, iter: 2/2" in log
     assert "epoch: 1/2" not in log  # epoch 1 was not trained again
     assert [r["epoch"] for r in read_metrics(folder)] == [1, 2]
+    assert not any("stale" in r for r in read_metrics(folder))
     checkpoint = torch.load(folder / "latest_ckpt.pth", map_location="cpu", weights_only=True)
     assert checkpoint["start_epoch"] == 2
     assert type(checkpoint["best_ap"]) is float and checkpoint["best_ap"] >= 0.5  # loadable by any tool
@@ -71,3 +74,17 @@ def test_eval_reports_pycocotools_ap(trained):
     assert 0 <= ap50_95 <= ap50 <= 1 and 0 <= ap_small <= 1
     val_log = (folder / "val_log.txt").read_text()
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in val_log
+
+
+def test_seeded_run_repeats_and_a_new_run_restarts_its_metrics(trained):
+    root, opts, _ = trained
+    folder = root / "out" / "seeded"
+    # Two loader workers: YOLOX reseeds them at random; exp.seed must reach them too.
+    args = ("train.py", "-f", EXP, "-b", "4", "-expn", "seeded", "max_epoch", "1", *opts,
+            "seed", "3", "data_num_workers", "2", "eval_interval", "10")
+    run_tool(*args)
+    first = read_metrics(folder)
+    run_tool(*args)  # the same experiment name again, not --resume: a new run
+    second = read_metrics(folder)
+    assert len(first) == len(second) == 1
+    assert first[0]["total_loss"] == second[0]["total_loss"] > 0

@@ -25,6 +25,11 @@ def main_guard(main):
         # sys.__stderr__: YOLOX's setup_logger reroutes sys.stderr into its log
         print(f"error: {error}", file=sys.__stderr__)
         sys.exit(2)
+    except BaseException:
+        # Any other failure is a bug worth a traceback: print it where the user sees it, not into
+        # YOLOX's rerouted (and, at exit, closed) stream.
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        raise
 
 
 def allow_numpy_scalars_in_checkpoints():

@@ -8,11 +8,13 @@ appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evalu
 """
 
 import json
+import math
 import os
 import random
 import re
 import time
 
+import numpy as np
 import torch
 from loguru import logger
 from tqdm import tqdm
@@ -108,6 +110,18 @@ def _random_resize_on_cpu(exp):
     return random_resize
 
 
+def _seed_worker(worker_id):
+    """Seed a data-loader worker's ``random`` and numpy from its torch seed.
+
+    YOLOX reseeds every worker from uuid4, so augmentations differ run to run even with
+    ``exp.seed`` set. torch derives each worker's seed from the main process's generator, which
+    ``exp.seed`` seeds: with it, the same exp and seed give the same augmentations.
+    """
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
 class CPUTrainer(Trainer):
     """YOLOX's ``Trainer`` on the CPU, in one process, in float32."""
 
@@ -130,6 +144,7 @@ class CPUTrainer(Trainer):
         model.to(self.device)
         self.optimizer = self.exp.get_optimizer(self.args.batch_size)
         model = self.resume_train(model)
+        self._start_metrics()
         self.no_aug = self.start_epoch >= self.max_epoch - self.exp.no_aug_epochs
         self.train_loader = self.exp.get_data_loader(
             batch_size=self.args.batch_size,
@@ -137,6 +152,8 @@ class CPUTrainer(Trainer):
             no_aug=self.no_aug,
             cache_img=self.args.cache,
         )
+        if self.exp.seed is not None:
+            self.train_loader.worker_init_fn = _seed_worker
         self.prefetcher = _Prefetcher(self.train_loader)
         self.max_iter = len(self.train_loader)
         self.lr_scheduler = self.exp.get_lr_scheduler(
@@ -154,6 +171,17 @@ class CPUTrainer(Trainer):
         self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
         logger.info("Training start on the CPU ({} threads)...".format(torch.get_num_threads()))
 
+    def _start_metrics(self):
+        """Start metrics.jsonl as YOLOX starts train_log.txt: afresh for a new run; a resumed run
+        keeps the epochs its checkpoint holds and drops later ones, which it trains again."""
+        kept = []
+        if self.args.resume and os.path.isfile(self.metrics_path):
+            with open(self.metrics_path) as f:
+                kept = [line for line in f if line.strip() and json.loads(line)["epoch"] <= self.start_epoch]
+        with open(self.metrics_path + ".part", "w") as f:
+            f.writelines(kept)
+        os.replace(self.metrics_path + ".part", self.metrics_path)
+
     def save_ckpt(self, ckpt_name, update_best_ckpt=False, **kwargs):
         # pycocotools' AP is a numpy float64, which torch.load's default weights-only mode refuses;
         # plain floats keep the checkpoint loadable by YOLOX's own tools (eval, demo, export).
@@ -162,6 +190,29 @@ class CPUTrainer(Trainer):
         if kwargs.get("ap") is not None:
             kwargs["ap"] = float(kwargs["ap"])
         super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
+
+    def train_one_iter(self):
+        try:
+            super().train_one_iter()
+        except RuntimeError:  # NaN weights fail inside YOLOX's label assignment, far from the cause
+            self._stop_if_diverged()
+            raise
+        if not math.isfinite(float(self.meter["total_loss"].latest)):  # just updated by YOLOX
+            self._stop_if_diverged()
+
+    def _stop_if_diverged(self):
+        """Stop with one line, not a traceback, once the loss or the weights are no longer finite."""
+        meter = self.meter.get("total_loss")  # emptied after each log line: latest may be None
+        bad_loss = meter is not None and meter.latest is not None and not math.isfinite(float(meter.latest))
+        bad_weights = not all(torch.isfinite(p).all() for p in self.model.parameters())
+        if not (bad_loss or bad_weights):
+            return
+        what = " and ".join(name for name, bad in (("loss", bad_loss), ("weights", bad_weights)) if bad)
+        latest = os.path.join(self.file_name, "latest_ckpt.pth")
+        raise UsageError(
+            f"training diverged at epoch {self.epoch + 1}, iter {self.iter + 1} ({what} not finite): lower "
+            f"basic_lr_per_img (now {self.exp.basic_lr_per_img:g}) or lengthen warmup_epochs"
+            + (f"; the last checkpoint, from before, is {latest}" if os.path.isfile(latest) else ""))
 
     def after_iter(self):
         # Keep full-precision loss means for metrics.jsonl; the log line rounds them to 0.1.

@@ -38,13 +38,33 @@ def run_dir(out, variant, seed):
     return out / f"{variant}-seed{seed}"
 
 
+def exp_settings(opts):
+    """The exp's values with ``opts`` merged: with -b, what a run's results depend on. Recorded so
+    that a change to exps/demo/demo_focal.py itself also keeps old runs out of new tables."""
+    from yolox.exp import get_exp
+
+    exp = get_exp(str(EXP))
+    exp.merge(opts)
+    plain = (bool, int, float, str, tuple, type(None))
+    values = {k: v for k, v in vars(exp).items() if isinstance(v, plain) and k not in ("output_dir", "exp_name", "data_dir")}
+    return json.loads(json.dumps(values, sort_keys=True))  # as read back from settings.json
+
+
 def check_same_settings(directory, settings):
-    """A run resumes or is kept only under the schedule it started with; record it on first use."""
+    """A run is kept or resumed only under the settings it started with; record them on first use."""
     record = directory / "settings.json"
     if record.exists():
         before = json.loads(record.read_text())
         if before != settings:
-            sys.exit(f"ablate: {directory} was trained with {before}, this call asks for {settings}; "
+            changed = [f"{key}: {before.get(key, 'not recorded')} -> {settings.get(key)}"
+                       for key in sorted(set(before) | set(settings)) if key != "exp" and before.get(key) != settings.get(key)]
+            old_exp, new_exp = before.get("exp"), settings.get("exp", {})
+            if old_exp is None:
+                changed.append("exp values: not recorded")
+            elif old_exp != new_exp:
+                changed += [f"{k}: {old_exp.get(k)} -> {new_exp.get(k)}" for k in sorted(set(old_exp) | set(new_exp))
+                            if old_exp.get(k) != new_exp.get(k)]
+            sys.exit(f"ablate: {directory} was trained with other settings ({'; '.join(changed)}); "
                      "pass the same -b/--opts, or another --out")
     else:
         directory.mkdir(parents=True, exist_ok=True)
@@ -54,12 +74,11 @@ def check_same_settings(directory, settings):
 def train(out, variant, seed, args):
     """Train one run unless it finished; resume it if it was interrupted."""
     directory = run_dir(out, variant, seed)
+    opts = [str(v) for item in VARIANTS[variant].items() for v in item] + ["seed", str(seed)] + args.opts
+    check_same_settings(directory, {"batch_size": args.batch_size, "opts": args.opts, "exp": exp_settings(opts)})
     if (directory / "done").exists():
         print(f"[ablate] {directory.name}: done, kept")
         return
-    opts = [str(v) for item in VARIANTS[variant].items() for v in item]
-    opts += ["seed", str(seed), "output_dir", str(out)] + args.opts
-    check_same_settings(directory, {"batch_size": args.batch_size, "opts": args.opts})
     command = [sys.executable, str(REPO / "tools" / "train.py"), "-f", str(EXP),
                "-expn", directory.name, "-b", str(args.batch_size), "--device", args.device]
     checkpoint = directory / "latest_ckpt.pth"
@@ -68,7 +87,7 @@ def train(out, variant, seed, args):
         print(f"[ablate] {directory.name}: resuming from {checkpoint}")
     else:
         print(f"[ablate] {directory.name}: training")
-    subprocess.run(command + opts, check=True, cwd=REPO)
+    subprocess.run(command + opts + ["output_dir", str(out)], check=True, cwd=REPO)
     (directory / "done").touch()
 
 

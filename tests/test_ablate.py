@@ -54,3 +54,22 @@ def test_a_run_resumes_only_with_its_own_settings(tmp_path):
     ablate.check_same_settings(directory, {"batch_size": 16, "opts": ["max_epoch", "12"]})  # same: fine
     with pytest.raises(SystemExit, match="was trained with .* pass the same -b/--opts, or another --out"):
         ablate.check_same_settings(directory, {"batch_size": 16, "opts": ["max_epoch", "18"]})
+
+
+def test_a_finished_run_of_another_exp_is_not_kept(tmp_path):
+    args = ablate.argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu")
+    opts = ["obj_loss", "focal", "focal_gamma", "1.5", "focal_alpha", "0.25", "seed", "0", "max_epoch", "12"]
+    exp = ablate.exp_settings(opts)
+    assert exp["max_epoch"] == 12 and exp["seed"] == 0 and exp["obj_loss"] == "focal"
+    directory = ablate.run_dir(tmp_path, "focal", 0)
+    directory.mkdir()
+    (directory / "done").touch()
+    before = dict(exp, basic_lr_per_img=exp["basic_lr_per_img"] / 2)  # the exp file has changed since
+    (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "exp": before}))
+    with pytest.raises(SystemExit, match=r"other settings \(basic_lr_per_img: "):
+        ablate.train(tmp_path, "focal", 0, args)
+    (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts}))  # older record
+    with pytest.raises(SystemExit, match="exp values: not recorded"):
+        ablate.train(tmp_path, "focal", 0, args)
+    (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "exp": exp}))
+    ablate.train(tmp_path, "focal", 0, args)  # same settings, finished: kept, nothing trained

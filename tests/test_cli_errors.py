@@ -99,3 +99,8 @@ def test_training_that_diverges(data):
                                "basic_lr_per_img", "1000", check=False))
     assert "training diverged at epoch" in line and "not finite" in line
     assert "lower basic_lr_per_img (now 1000)" in line
+    checkpoint = data / "out" / "diverged" / "latest_ckpt.pth"
+    if checkpoint.exists():  # named by the message, and never overwritten with NaN weights
+        assert str(checkpoint) in line
+        weights = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"].values()
+        assert all(torch.isfinite(w).all() for w in weights if w.is_floating_point())

@@ -15,6 +15,7 @@ import os
 import random
 
 import torch
+from loguru import logger
 from tabulate import tabulate
 from yolox.tools.train import main as yolox_train_main
 from yolox.tools.train import make_parser
@@ -48,6 +49,7 @@ def train_on_cpu(exp, args):
 
 
 def print_summary(trainer):
+    logger.complete()  # YOLOX's terminal log sink is queued: let its last lines out first
     records = []
     if os.path.isfile(trainer.metrics_path):
         with open(trainer.metrics_path) as f:

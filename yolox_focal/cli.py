@@ -6,6 +6,7 @@ import os
 import sys
 
 import torch
+from loguru import logger
 
 __all__ = ["UsageError", "main_guard", "start_tool", "launch_on_gpus", "load_exp", "pick_device", "check_data",
            "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT"]
@@ -22,7 +23,9 @@ def main_guard(main):
     try:
         main()
     except UsageError as error:
-        # sys.__stderr__: YOLOX's setup_logger reroutes sys.stderr into its log
+        # YOLOX's setup_logger reroutes sys.stderr into its log, and its terminal sink is queued:
+        # let the queue drain, then print last, on the real stderr.
+        logger.complete()
         print(f"error: {error}", file=sys.__stderr__)
         sys.exit(2)
     except BaseException:

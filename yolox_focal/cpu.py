@@ -163,6 +163,7 @@ class CPUTrainer(Trainer):
             self.ema_model = ModelEMA(model, 0.9998)
             self.ema_model.updates = self.max_iter * self.start_epoch
         self.model = model
+        self._watch_features()
         self.evaluator = CPUCOCOEvaluator.convert(
             self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=False)
         )
@@ -186,6 +187,7 @@ class CPUTrainer(Trainer):
         # pycocotools' AP is a numpy float64, which torch.load's default weights-only mode refuses;
         # plain floats keep the checkpoint loadable by YOLOX's own tools (eval, demo, export).
         # YOLOX main also passes ap= (stored as "curr_ap"); the PyPI release does not.
+        self._stop_if_diverged()  # never overwrite a good checkpoint with NaN weights
         self.best_ap = float(self.best_ap)
         if kwargs.get("ap") is not None:
             kwargs["ap"] = float(kwargs["ap"])
@@ -194,20 +196,32 @@ class CPUTrainer(Trainer):
     def train_one_iter(self):
         try:
             super().train_one_iter()
-        except RuntimeError:  # NaN weights fail inside YOLOX's label assignment, far from the cause
+        except RuntimeError:  # non-finite features fail inside YOLOX's label assignment, far from the cause
             self._stop_if_diverged()
             raise
         if not math.isfinite(float(self.meter["total_loss"].latest)):  # just updated by YOLOX
             self._stop_if_diverged()
 
+    def _watch_features(self):
+        """Track whether the backbone's last features were finite: weights can still be finite
+        (only huge) when they are not, and nothing else would say why training failed."""
+        def check(module, inputs, features):
+            self._features_finite = all(torch.isfinite(f).all() for f in features)
+
+        self._features_finite = True
+        if hasattr(self.model, "backbone"):  # added after ModelEMA's copy: evaluation is not watched
+            self.model.backbone.register_forward_hook(check)
+
     def _stop_if_diverged(self):
-        """Stop with one line, not a traceback, once the loss or the weights are no longer finite."""
+        """Stop with one line, not a traceback, once the loss, the weights or the features are no
+        longer finite."""
         meter = self.meter.get("total_loss")  # emptied after each log line: latest may be None
         bad_loss = meter is not None and meter.latest is not None and not math.isfinite(float(meter.latest))
         bad_weights = not all(torch.isfinite(p).all() for p in self.model.parameters())
-        if not (bad_loss or bad_weights):
+        bad = {"loss": bad_loss, "weights": bad_weights, "features": not self._features_finite}
+        if not any(bad.values()):
             return
-        what = " and ".join(name for name, bad in (("loss", bad_loss), ("weights", bad_weights)) if bad)
+        what = ", ".join(name for name, is_bad in bad.items() if is_bad)
         latest = os.path.join(self.file_name, "latest_ckpt.pth")
         raise UsageError(
             f"training diverged at epoch {self.epoch + 1}, iter {self.iter + 1} ({what} not finite): lower "

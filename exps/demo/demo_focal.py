@@ -25,6 +25,9 @@ class Exp(FocalExpMixin, YOLOXNanoExp):
         self.no_aug_epochs = 3
         self.eval_interval = 3
         self.print_interval = 5
-        self.basic_lr_per_img = 0.04 / 64.0  # a faster start than COCO's 0.01 / 64
+        # 8x COCO's 0.01 / 64: from scratch in 450 iterations, learning speed is what counts
+        # (0.16 / 64 diverges in the first epoch).
+        self.basic_lr_per_img = 0.08 / 64.0
         self.data_num_workers = 2
         self.save_history_ckpt = False
+        self.seed = 0  # on the CPU a seeded run is repeatable: same seed, same augmentations, same AP

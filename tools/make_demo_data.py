@@ -6,6 +6,7 @@
 """
 
 import argparse
+import inspect
 import os
 import shutil
 
@@ -13,16 +14,17 @@ from yolox_focal.cli import UsageError, main_guard
 from yolox_focal.demo_data import demo_data_ready, make_demo_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULTS = {name: p.default for name, p in inspect.signature(make_demo_data).parameters.items()}  # one source
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(REPO, "datasets", "demo"), help="data directory")
-    parser.add_argument("--train-images", type=int, default=400)
-    parser.add_argument("--val-images", type=int, default=100)
-    parser.add_argument("--size", type=int, default=320, help="image side in px, a multiple of 32")
-    parser.add_argument("--max-objects", type=int, default=6, help="objects per image, at most")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-images", type=int, default=DEFAULTS["train_images"])
+    parser.add_argument("--val-images", type=int, default=DEFAULTS["val_images"])
+    parser.add_argument("--size", type=int, default=DEFAULTS["size"], help="image side in px, a multiple of 32")
+    parser.add_argument("--max-objects", type=int, default=DEFAULTS["max_objects"], help="objects per image, at most")
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument("--if-missing", action="store_true", help="do nothing if the data set exists")
     parser.add_argument("--force", action="store_true", help="replace an existing data set")
     args = parser.parse_args()

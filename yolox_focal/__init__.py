@@ -1,4 +1,4 @@
-"""Focal-loss objectness for YOLOX: a loss, a head and experiment support."""
+"""A loss kit for YOLOX: focal objectness and a choice of loss for every branch, as a package."""
 
 try:
     import yolox  # noqa: F401
@@ -8,19 +8,18 @@ except ImportError:
         "after torch, or 'bash tools/setup.sh' from this repository"
     ) from None
 
-from .exp import OBJECTNESS_KEYS, FocalExp, FocalExpMixin
-from .head import FocalYOLOXHead
-from .losses import FocalLoss, focal_loss
-from .objectness import ObjectnessLoss
+from .exp import FocalExp, FocalExpMixin
+from .head import FocalYOLOXHead, UnsupportedYOLOXError
+from .kit import LossKit
+from .losses import (BCEBlurLoss, BoxIoULoss, FocalLoss, QualityFocalLoss, VarifocalLoss, bce_blur_loss,
+                     box_iou_loss, focal_loss, quality_focal_loss, varifocal_loss)
+from .settings import SETTINGS, default_settings, yolox_settings
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "focal_loss",
-    "FocalLoss",
-    "FocalYOLOXHead",
-    "ObjectnessLoss",
-    "FocalExpMixin",
-    "FocalExp",
-    "OBJECTNESS_KEYS",
+    "focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss",
+    "VarifocalLoss", "bce_blur_loss", "BCEBlurLoss", "box_iou_loss", "BoxIoULoss",
+    "LossKit", "FocalYOLOXHead", "UnsupportedYOLOXError", "FocalExpMixin", "FocalExp",
+    "SETTINGS", "default_settings", "yolox_settings",
 ]

@@ -1,14 +1,17 @@
-"""Experiment support: any YOLOX exp gains the focal objectness head by mixing this in first.
+"""Experiment support: any YOLOX exp gains the loss kit by mixing this in first.
 
     from yolox.exp.default.yolox_s import Exp as YOLOXSExp
     from yolox_focal import FocalExpMixin
 
     class Exp(FocalExpMixin, YOLOXSExp):
-        ...
+        def __init__(self):
+            super().__init__()
+            self.box_loss = "ciou"
 
-The exp's own ``get_model`` builds the model (so nano keeps its depthwise head); the mixin then
-converts the head in place. The four settings below can be given on the command line the YOLOX
-way (``... -f exps/yolox_s_focal.py focal_gamma 2.0``).
+The exp's own ``get_model`` builds the model (so nano keeps its depthwise head, a user's exp its
+own head); the mixin then gives the head a loss kit in place. Every setting of
+``yolox_focal.settings`` is an attribute, settable in the exp or on the command line the YOLOX way
+(``... -f exps/yolox_s_focal.py focal_gamma 2.0 box_loss ciou``).
 """
 
 import ast
@@ -17,28 +20,12 @@ import difflib
 from yolox.exp import Exp as YOLOXExp
 
 from .head import FocalYOLOXHead
-from .objectness import check_objectness_args
+from .settings import SETTINGS, SETTINGS_BY_NAME, check_settings, parse_setting
 
-__all__ = ["FocalExpMixin", "FocalExp", "OBJECTNESS_KEYS"]
-
-OBJECTNESS_KEYS = ("obj_loss", "focal_gamma", "focal_alpha", "obj_loss_weight")
+__all__ = ["FocalExpMixin", "FocalExp", "parse_exp_value"]
 
 
-def _parse_setting(key, text):
-    """Turn a command-line string into the value of one objectness setting."""
-    if not isinstance(text, str):
-        return text
-    if key == "obj_loss":
-        return text
-    if key == "focal_alpha" and text.lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{key} takes a number, got {text!r}") from None
-
-
-def _parse_value(current, text):
+def parse_exp_value(current, text):
     """A command-line string as the type of the exp's current value.
 
     YOLOX's merge calls ``type(current)(text)``, which keeps "1" as a string where the default is
@@ -58,22 +45,22 @@ def _parse_value(current, text):
 
 
 class FocalExpMixin:
-    """Adds ``obj_loss``, ``focal_gamma``, ``focal_alpha`` and ``obj_loss_weight`` to a YOLOX exp."""
+    """Adds every loss setting (``obj_loss``, ``focal_gamma``, ``cls_loss``, ``box_loss``, ...) to a
+    YOLOX exp, with this project's defaults, and builds the model's head with them."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.obj_loss = "focal"  # "focal" or "bce"
-        self.focal_gamma = 1.5  # focusing parameter, >= 0
-        self.focal_alpha = 0.25  # weight of positives in [0, 1]; None turns balancing off
-        self.obj_loss_weight = 1.0  # multiplies the objectness loss
+        for setting in SETTINGS:
+            setattr(self, setting.name, setting.default)
 
-    def objectness_settings(self):
-        return {key: getattr(self, key) for key in OBJECTNESS_KEYS}
+    def loss_settings(self):
+        """{setting: value} of every loss setting, as this exp has them now."""
+        return {s.name: getattr(self, s.name) for s in SETTINGS}
 
     def get_model(self, *args, **kwargs):
-        check_objectness_args(**self.objectness_settings())  # fail before building anything
+        check_settings(self.loss_settings())  # fail before building anything
         model = super().get_model(*args, **kwargs)
-        FocalYOLOXHead.convert(model.head, **self.objectness_settings())
+        FocalYOLOXHead.convert(model.head, **self.loss_settings())
         return model
 
     def merge(self, cfg_list):
@@ -86,12 +73,12 @@ class FocalExpMixin:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "see the exp file for its keys"
                 raise ValueError(f"unknown exp option {key!r}: {hint}")
-            if key in OBJECTNESS_KEYS:
-                setattr(self, key, _parse_setting(key, value))
+            if key in SETTINGS_BY_NAME:
+                setattr(self, key, parse_setting(key, value))
             else:
-                setattr(self, key, _parse_value(getattr(self, key), value))
-        check_objectness_args(**self.objectness_settings())
+                setattr(self, key, parse_exp_value(getattr(self, key), value))
+        check_settings(self.loss_settings())
 
 
 class FocalExp(FocalExpMixin, YOLOXExp):
-    """YOLOX's base ``Exp`` with the focal objectness head, for exps written from scratch."""
+    """YOLOX's base ``Exp`` with the loss kit, for exps written from scratch."""

@@ -1,123 +1,170 @@
-"""YOLOX's head with a choice of objectness loss; everything else is YOLOX's own code.
+"""YOLOX's head with a loss kit: a choice of loss per branch; everything else is YOLOX's own code.
 
-``YOLOXHead.get_losses`` computes both the objectness and the classification loss with one
-module, ``self.bcewithlog_loss``. :class:`FocalYOLOXHead` replaces that module with a router that
-sends the objectness call (the first call whose input has one row per anchor of the batch) to the
-configured objectness loss and every other call to the original ``BCEWithLogitsLoss``. Nothing of
-``get_losses`` or label assignment is copied, so the head follows whichever YOLOX version is
-installed (the PyPI 0.3.0 release and GitHub main differ there).
+``YOLOXHead.get_losses`` computes the box loss with ``self.iou_loss`` and the objectness and
+classification losses with one module, ``self.bcewithlog_loss`` (objectness first). A
+:class:`FocalYOLOXHead` puts a stand-in in each of those two places and, for the length of each
+``get_losses`` call, a call plan that hands each call to the branch it is for, checking the order
+and the shapes. Label assignment, the L1 loss, the sums and the division by the number of
+foreground anchors stay YOLOX's, so the head follows whichever YOLOX is installed; a YOLOX whose
+``get_losses`` computes a branch in another way makes the head raise, never train with the wrong
+loss.
 
-In a YOLOX tree that carries this project's ``patches/``, ``YOLOXHead`` already computes
-``loss_obj`` with a replaceable ``objectness_loss`` module; there the head sets that module instead
-of routing, so the package and the patches can share one environment.
+In a YOLOX tree that carries this project's ``patches/``, ``YOLOXHead.get_losses`` already calls
+``self.loss_kit``; there the head only sets that attribute.
 """
+
+import inspect
 
 from torch import nn
 from yolox.models import YOLOXHead
 
-from .objectness import ObjectnessLoss
+from .kit import LossKit
+from .settings import default_settings
 
-__all__ = ["FocalYOLOXHead"]
-
-# True in a YOLOX tree patched by patches/ (its YOLOXHead has the objectness hook).
-_PATCHED_YOLOX = hasattr(YOLOXHead, "set_objectness_loss")
+__all__ = ["FocalYOLOXHead", "UnsupportedYOLOXError"]
 
 
-class _ObjectnessRouter(nn.Module):
-    """Stands in for ``YOLOXHead.bcewithlog_loss`` (see the module docstring)."""
+class UnsupportedYOLOXError(RuntimeError):
+    """The installed YOLOX's ``get_losses`` does not compute its losses the way the head expects."""
 
-    def __init__(self, bce, objectness):
-        super().__init__()
-        self.bce = bce
-        self.objectness = objectness
-        self._objectness_rows = None  # set while a get_losses call waits for its objectness call
 
-    def expect_objectness(self, rows):
-        self._objectness_rows = rows
+# How YOLOXHead.get_losses calls its loss modules: attribute -> the branches of its calls, in order.
+_EXPECTED_CALLS = {"iou_loss": ("box",), "bcewithlog_loss": ("obj", "cls")}
+
+
+class _CallPlan:
+    """For one ``get_losses`` call: which branch each loss-module call is, checked as it comes."""
+
+    def __init__(self, kit, num_classes, anchor_rows):
+        self.kit, self.num_classes, self.anchor_rows = kit, num_classes, anchor_rows
+        self.done = {attr: 0 for attr in _EXPECTED_CALLS}
+
+    def call(self, attr, pred, target):
+        branches = _EXPECTED_CALLS[attr]
+        count = self.done[attr]
+        if count == len(branches):
+            self.fail(f"it called {attr} more than {len(branches)} time(s)")
+        branch = branches[count]
+        columns = {"obj": 1, "cls": self.num_classes, "box": 4}[branch]
+        rows_ok = branch != "obj" or self.anchor_rows is None or pred.shape[0] == self.anchor_rows
+        if pred.dim() != 2 or pred.shape[1] != columns or not rows_ok or target.shape != pred.shape:
+            self.fail(f"call {count + 1} of {attr} was expected to be the {branch} loss, but its input "
+                      f"has shape {tuple(pred.shape)}")
+        self.done[attr] += 1
+        return getattr(self.kit, branch)(pred, target)
 
     def finish(self):
-        """Stop waiting; return whether the objectness call came."""
-        came = self._objectness_rows is None
-        self._objectness_rows = None
-        return came
+        for attr, branches in _EXPECTED_CALLS.items():
+            if self.done[attr] != len(branches):
+                self.fail(f"it called {attr} {self.done[attr]} time(s), not {len(branches)} "
+                          f"({' then '.join(branches)})")
+
+    @staticmethod
+    def fail(what):
+        raise UnsupportedYOLOXError(
+            f"this YOLOX's YOLOXHead.get_losses does not compute its losses as yolox_focal expects "
+            f"({what}); yolox_focal supports yolox 0.3.0 (PyPI), YOLOX's GitHub main and "
+            f"pixeltable-yolox 0.4")
+
+
+class _LossModuleStandIn(nn.Module):
+    """Takes the place of one of YOLOXHead's loss modules. Inside ``get_losses`` it hands each call
+    to the call plan; outside (nothing in YOLOX calls it there) it is YOLOX's module."""
+
+    def __init__(self, attr, original):
+        super().__init__()
+        self.attr, self.original = attr, original
+        self.plan = None
 
     def forward(self, pred, target):
-        if self._objectness_rows is not None and pred.shape == (self._objectness_rows, 1):
-            self._objectness_rows = None
-            return self.objectness(pred, target)
-        return self.bce(pred, target)
+        if self.plan is None:
+            return self.original(pred, target)
+        return self.plan.call(self.attr, pred, target)
 
 
 class FocalYOLOXHead(YOLOXHead):
-    """``YOLOXHead`` whose objectness loss is focal (default) or BCE, optionally re-weighted.
+    """``YOLOXHead`` whose objectness, classification and box losses come from a :class:`LossKit`.
 
-    Takes ``YOLOXHead``'s arguments plus ``obj_loss`` ("focal" or "bce"), ``focal_gamma``,
-    ``focal_alpha`` (None: no alpha balancing) and ``obj_loss_weight``. Parameters, buffers,
-    inference and export are ``YOLOXHead``'s, so checkpoints move freely between the two.
+    Takes ``YOLOXHead``'s arguments plus any loss setting by keyword (``obj_loss="focal"``,
+    ``focal_gamma=1.5``, ``cls_loss="varifocal"``, ``box_loss="ciou"``, ...: see
+    ``yolox_focal.settings``); settings not given take this project's defaults (focal objectness,
+    YOLOX's classification and box losses). Parameters, buffers, inference and export are
+    ``YOLOXHead``'s, so checkpoints move freely between the two.
     """
 
-    def __init__(
-        self,
-        num_classes,
-        width=1.0,
-        strides=(8, 16, 32),
-        in_channels=(256, 512, 1024),
-        act="silu",
-        depthwise=False,
-        obj_loss="focal",
-        focal_gamma=1.5,
-        focal_alpha=0.25,
-        obj_loss_weight=1.0,
-    ):
-        objectness = ObjectnessLoss(obj_loss, focal_gamma, focal_alpha, obj_loss_weight)
+    def __init__(self, num_classes, width=1.0, strides=(8, 16, 32), in_channels=(256, 512, 1024),
+                 act="silu", depthwise=False, **loss_settings):
+        kit = LossKit(**dict(default_settings(), **loss_settings))  # bad settings fail before building
         super().__init__(num_classes, width, list(strides), list(in_channels), act, depthwise)
-        self._use_objectness_loss(objectness)
+        self.set_loss_kit(kit)
 
     @classmethod
-    def convert(cls, head, **objectness_settings):
-        """Turn a built ``YOLOXHead`` into a ``FocalYOLOXHead`` in place, keeping its weights.
+    def convert(cls, head, **loss_settings):
+        """Give a built ``YOLOXHead`` a loss kit in place, keeping its weights and its own code.
 
-        Lets an exp reuse any ``get_model`` that builds a stock head (nano's depthwise one, a
-        user's custom one) instead of rebuilding the model.
+        A plain ``YOLOXHead`` becomes a ``FocalYOLOXHead``; a subclass of it (a user's own head)
+        becomes a subclass of both, so its overrides still run. Settings not given take this
+        project's defaults. Returns the head.
         """
         if not isinstance(head, YOLOXHead):
-            raise TypeError(f"expected a yolox YOLOXHead, got {type(head).__name__}")
-        objectness = ObjectnessLoss(**objectness_settings)
-        head.__class__ = cls
-        head._use_objectness_loss(objectness)
+            raise TypeError(f"FocalYOLOXHead.convert needs a yolox YOLOXHead, got {type(head).__name__}")
+        kit = LossKit(**dict(default_settings(), **loss_settings))
+        head.__class__ = _with_loss_kit(cls, type(head))
+        head.set_loss_kit(kit)
         return head
 
-    def _use_objectness_loss(self, objectness):
-        if _PATCHED_YOLOX:
-            self._modules["objectness_loss"] = objectness  # the patched head's own hook
+    def set_loss_kit(self, kit):
+        """Use ``kit`` (a :class:`LossKit`) for this head's losses from now on."""
+        if not isinstance(kit, LossKit):
+            raise TypeError(f"set_loss_kit needs a LossKit, got {type(kit).__name__}")
+        self.loss_kit = kit
+        if _calls_loss_kit_itself(self):
             return
-        bce = self.bcewithlog_loss
-        if isinstance(bce, _ObjectnessRouter):
-            bce = bce.bce
-        self.bcewithlog_loss = _ObjectnessRouter(bce, objectness)
-
-    @property
-    def _router(self):
-        return self.bcewithlog_loss
-
-    @property
-    def objectness_loss(self):
-        """The :class:`ObjectnessLoss` in use."""
-        return self._modules["objectness_loss"] if _PATCHED_YOLOX else self._router.objectness
+        for attr in _EXPECTED_CALLS:
+            current = getattr(self, attr)
+            original = current.original if isinstance(current, _LossModuleStandIn) else current
+            setattr(self, attr, _LossModuleStandIn(attr, original))
 
     def get_losses(self, *args, **kwargs):
-        if _PATCHED_YOLOX:
+        if _calls_loss_kit_itself(self):
             return super().get_losses(*args, **kwargs)
-        # YOLOX's signature: (imgs, x_shifts, y_shifts, expanded_strides, labels, outputs, ...).
-        outputs = kwargs["outputs"] if "outputs" in kwargs else args[5]
-        self._router.expect_objectness(outputs.shape[0] * outputs.shape[1])
+        outputs = _argument(super().get_losses, args, kwargs, "outputs")
+        rows = outputs.shape[0] * outputs.shape[1] if outputs is not None else None
+        plan = _CallPlan(self.loss_kit, self.num_classes, rows)
+        stand_ins = [getattr(self, attr) for attr in _EXPECTED_CALLS]
+        for stand_in in stand_ins:
+            stand_in.plan = plan
         try:
             losses = super().get_losses(*args, **kwargs)
         finally:
-            came = self._router.finish()
-        if not came:
-            raise RuntimeError(
-                "this yolox version's YOLOXHead.get_losses no longer computes objectness through "
-                "bcewithlog_loss; yolox_focal supports yolox 0.3.0 (PyPI) and GitHub main"
-            )
+            for stand_in in stand_ins:
+                stand_in.plan = None
+        plan.finish()
         return losses
+
+
+def _calls_loss_kit_itself(head):
+    """True for a head of a YOLOX tree patched by patches/: its get_losses calls self.loss_kit."""
+    return getattr(type(head), "computes_losses_with_loss_kit", False)
+
+
+def _argument(method, args, kwargs, name):
+    try:
+        return inspect.signature(method).bind(*args, **kwargs).arguments.get(name)
+    except TypeError:
+        return None
+
+
+_CLASSES_WITH_LOSS_KIT = {}
+
+
+def _with_loss_kit(cls, head_type):
+    """The class a head of ``head_type`` takes on to carry a loss kit, keeping its own methods."""
+    if issubclass(head_type, cls):
+        return head_type
+    if head_type is YOLOXHead:
+        return cls
+    if head_type not in _CLASSES_WITH_LOSS_KIT:
+        name = f"{head_type.__name__}WithLossKit"
+        _CLASSES_WITH_LOSS_KIT[head_type] = type(name, (cls, head_type), {"__module__": head_type.__module__})
+    return _CLASSES_WITH_LOSS_KIT[head_type]

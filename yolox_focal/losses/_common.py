@@ -1,0 +1,180 @@
+"""What every loss of the kit shares: declared parameter ranges, input checks, float32 compute for
+half-precision input, reduction, and a fused autograd function.
+
+Needs only torch: the patch series (tools/make_patches.py) copies the losses into a YOLOX tree.
+"""
+
+import inspect
+import math
+from numbers import Real
+
+import torch
+from torch import nn
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+class Number:
+    """A numeric parameter's allowed range, declared once: the loss functions check their
+    arguments with it and yolox_focal.settings derives the exp settings' ranges and docs from it.
+
+    ``none`` is what None means for this parameter (e.g. "no balancing"), or None if None is not
+    allowed. An open end is excluded from the range.
+    """
+
+    def __init__(self, low, high=math.inf, doc="", low_open=False, high_open=False, none=None):
+        self.low, self.high, self.doc, self.none = low, high, doc, none
+        self.low_open, self.high_open = low_open, high_open
+
+    def allows(self, value):
+        if value is None:
+            return self.none is not None
+        if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below and math.isfinite(value)
+
+    def describe(self):
+        if self.high == math.inf:
+            text = f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
+        else:
+            text = (f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                    f"{')' if self.high_open else ']'}")
+        return text + (f" or None ({self.none})" if self.none is not None else "")
+
+    def check(self, name, value):
+        """Raise ``ValueError`` naming the parameter, its range and the bad value."""
+        if not self.allows(value):
+            raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+
+
+def check_params(loss_name, specs, values):
+    """Check each argument of a loss against its declared :class:`Number`."""
+    for key, spec in specs.items():
+        spec.check(f"{loss_name} {key}", values[key])
+
+
+def check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def check_logits_and_targets(loss_name, pred, target):
+    """Same shapes, floating-point logits, targets in [0, 1] (hard or soft)."""
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{loss_name} needs pred and target of the same shape, got {tuple(pred.shape)} "
+            f"and {tuple(target.shape)}"
+        )
+    if not pred.is_floating_point():
+        raise ValueError(f"{loss_name} needs floating-point logits, got dtype {pred.dtype}")
+    if target.numel():
+        low, high = torch.aminmax(target.detach())
+        if not (low >= 0 and high <= 1):  # also catches NaN
+            raise ValueError(
+                f"{loss_name} targets must lie in [0, 1], got values from {low.item():g} "
+                f"to {high.item():g}"
+            )
+
+
+def compute_dtype(pred):
+    """float16/bfloat16 logits are computed in float32, as BCEWithLogitsLoss is under autocast."""
+    return torch.float32 if pred.dtype in (torch.float16, torch.bfloat16) else pred.dtype
+
+
+def reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def power(base, exponent):
+    """``base ** exponent`` for base in [0, 1] as a new tensor.
+
+    Whole and half exponents (1, 1.5, 2, ...) use multiplies and a square root, several times
+    faster than the general ``pow``.
+    """
+    doubled = 2 * exponent
+    if doubled != int(doubled) or doubled > 8:
+        return torch.log(base).mul_(exponent).exp_()  # log(0) = -inf gives 0 ** exponent = 0
+    result = base.sqrt() if doubled % 2 else torch.ones_like(base)
+    for _ in range(int(exponent)):
+        result.mul_(base)
+    return result
+
+
+def bce_with_logits(x, t):
+    """Element-wise BCE-with-logits, ``log(1 + e^x) - x t``, stable for any x, as a new tensor."""
+    return torch.nn.functional.softplus(x).addcmul_(x, t, value=-1)
+
+
+class FusedLoss(torch.autograd.Function):
+    """Runs ``loss_and_grad(x, t, *params, need_grad) -> (loss, dloss/dx)`` once in the forward
+    pass and keeps only the gradient for the backward pass.
+
+    On the CPU, allocating tensors costs more than the arithmetic on them: computing the loss with
+    fused in-place ops and its derivative in closed form beats autograd's chain of small ops, and
+    saves one tensor instead of every intermediate.
+    """
+
+    @staticmethod
+    def forward(ctx, loss_and_grad, x, t, *params):
+        loss, grad = loss_and_grad(x, t, *params, need_grad=ctx.needs_input_grad[1])
+        ctx.num_params = len(params)
+        ctx.save_for_backward(grad)
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        (grad,) = ctx.saved_tensors
+        return (None, grad_loss * grad, None) + (None,) * ctx.num_params
+
+
+def elementwise_loss(loss_name, loss_and_grad, pred, target, params, reduction):
+    """Check the inputs, then run a fused element-wise loss of logits against targets in [0, 1].
+
+    ``target`` is a constant: no gradient flows into it.
+    """
+    check_reduction(reduction)
+    check_logits_and_targets(loss_name, pred, target)
+    x = pred.to(compute_dtype(pred))
+    loss = FusedLoss.apply(loss_and_grad, x, target.detach().to(x.dtype), *params)
+    return reduce(loss, reduction)
+
+
+def defaults_of(function):
+    """{argument: default} of a loss function's keyword arguments."""
+    return {k: p.default for k, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+class LossModule(nn.Module):
+    """Module form of a loss function (``function``, whose arguments ``params`` declares): takes the
+    same arguments, checks them when it is built, and keeps them as attributes."""
+
+    function = None
+    params = {}
+    name = ""
+
+    def __init__(self, *args, reduction="none", **kwargs):
+        super().__init__()
+        names = list(self.params)
+        if len(args) > len(names) or set(kwargs) - set(names):
+            raise TypeError(f"{type(self).__name__} takes {', '.join(names)} and reduction")
+        values = dict(defaults_of(type(self).function), **dict(zip(names, args)), **kwargs)
+        self.values = {k: values[k] for k in names}
+        check_params(self.name, self.params, self.values)
+        check_reduction(reduction)
+        self.reduction = reduction
+        for key, value in self.values.items():
+            setattr(self, key, value)
+
+    def forward(self, pred, target):
+        return type(self).function(pred, target, **self.values, reduction=self.reduction)
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in self.values.items()) + f", reduction={self.reduction!r}"

@@ -1,7 +1,6 @@
-# yolox-nano exactly as YOLOX's exps/default/yolox_nano.py, but with focal-loss objectness.
-# Objectness keys (defaults from FocalExpMixin; set here or on the command line, e.g.
-# "... -f exps/yolox_nano_focal.py focal_gamma 2.0"): obj_loss="focal", focal_gamma=1.5,
-# focal_alpha=0.25, obj_loss_weight=1.0.
+# yolox-nano exactly as YOLOX's exps/default/yolox_nano.py, with the loss kit: focal-loss objectness,
+# YOLOX's classification and box losses. Every loss setting (README, "Loss settings") can be set
+# here or on the command line, e.g. "... -f exps/yolox_nano_focal.py focal_gamma 2.0 box_loss ciou".
 import os
 
 from yolox.exp.default.yolox_nano import Exp as YOLOXExp

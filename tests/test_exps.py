@@ -6,7 +6,9 @@ import torch
 from yolox.exp import get_exp
 
 from helpers import REPO
-from yolox_focal import OBJECTNESS_KEYS, FocalYOLOXHead
+from yolox_focal import SETTINGS, FocalYOLOXHead, default_settings
+
+SETTING_NAMES = {s.name for s in SETTINGS}
 
 SIZES = ["nano", "tiny", "s", "m", "l", "x"]
 
@@ -16,15 +18,16 @@ def focal_exp(size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_exp_matches_official_but_for_objectness(size):
+def test_exp_matches_official_but_for_the_loss_settings(size):
     ours, official = focal_exp(size), get_exp(exp_name=f"yolox-{size}")
-    ours_vars = {k: v for k, v in vars(ours).items() if k not in OBJECTNESS_KEYS}
+    ours_vars = {k: v for k, v in vars(ours).items() if k not in SETTING_NAMES}
     official_vars = dict(vars(official))
     assert ours_vars.pop("exp_name") == f"yolox_{size}_focal"
     official_vars.pop("exp_name")
     assert ours_vars == official_vars
-    assert ours.objectness_settings() == dict(
-        obj_loss="focal", focal_gamma=1.5, focal_alpha=0.25, obj_loss_weight=1.0)
+    assert ours.loss_settings() == default_settings()
+    assert (ours.obj_loss, ours.focal_gamma, ours.focal_alpha, ours.obj_loss_weight) == ("focal", 1.5, 0.25, 1.0)
+    assert (ours.cls_loss, ours.box_loss, ours.cls_label_smoothing) == ("bce", "iou", 0.0)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -49,26 +52,32 @@ def test_exp_builds_and_trains_one_step(size):
 def test_cli_opts_set_objectness_keys():
     exp = focal_exp("s")
     exp.merge(["focal_gamma", "2.0", "focal_alpha", "none", "obj_loss_weight", "2", "max_epoch", "7"])
-    assert exp.objectness_settings() == dict(
-        obj_loss="focal", focal_gamma=2.0, focal_alpha=None, obj_loss_weight=2.0)
+    assert dict(exp.loss_settings(), focal_gamma=1.5, focal_alpha=0.25, obj_loss_weight=1.0) == default_settings()
+    assert (exp.focal_gamma, exp.focal_alpha, exp.obj_loss_weight) == (2.0, None, 2.0)
     assert exp.max_epoch == 7
     exp.merge(["seed", "3"])  # a key whose default is None: YOLOX would keep the string "3"
     assert exp.seed == 3
     exp.merge(["input_size", "(320, 256)", "data_dir", "/data/coco", "ema", "False", "warmup_epochs", "2"])
     assert exp.input_size == (320, 256) and exp.data_dir == "/data/coco"
     assert exp.ema is False and exp.warmup_epochs == 2
-    exp.merge(["obj_loss", "bce", "focal_alpha", "0.5"])
+    exp.merge(["obj_loss", "BCE", "focal_alpha", "0.5", "cls_loss", "varifocal", "cls_varifocal_alpha", "0.5",
+               "cls_label_smoothing", "0.1", "box_loss", "ciou", "box_loss_weight", "2"])
     assert exp.obj_loss == "bce" and exp.focal_alpha == 0.5
-    head = exp.get_model().head
-    assert head.objectness_loss.obj_loss == "bce" and head.objectness_loss.focal_alpha == 0.5
+    kit = exp.get_model().head.loss_kit
+    assert kit.obj.loss == "bce" and kit.settings["focal_alpha"] == 0.5
+    assert kit.cls.loss == "varifocal" and kit.cls.params == {"alpha": 0.5, "gamma": 2.0}
+    assert kit.cls.label_smoothing == 0.1 and (kit.box.kind, kit.box.weight) == ("ciou", 2.0)
 
 
 @pytest.mark.parametrize("opts,words", [
     (["focal_gama", "2.0"], "unknown exp option 'focal_gama': did you mean 'focal_gamma'"),
-    (["focal_gamma", "-1"], "focal gamma must be a finite number >= 0, got -1.0"),
+    (["focal_gamma", "-1"], "focal_gamma must be a finite number >= 0, got -1.0"),
     (["focal_gamma", "big"], "focal_gamma takes a number, got 'big'"),
-    (["obj_loss", "qfl"], "obj_loss must be one of"),
-    (["focal_alpha", "1.5"], "focal alpha must be in [0, 1]"),
+    (["obj_loss", "qfl"], "obj_loss must be one of bce, focal, qfocal, varifocal, bce_blur; got 'qfl'"),
+    (["focal_alpha", "1.5"], "focal_alpha must be in [0, 1] or None (no balancing), got 1.5"),
+    (["box_loss", "wiou"], "box_loss must be one of iou, giou, diou, ciou, eiou, siou; got 'wiou'"),
+    (["cls_varifocal_alpha", "0"], "cls_varifocal_alpha must be a finite number > 0, got 0.0"),
+    (["cls_label_smoothing", "none"], "cls_label_smoothing takes a number, got 'none'"),
     (["max_epoch"], "pairs"),
 ])
 def test_cli_opts_rejected_with_clear_message(opts, words):

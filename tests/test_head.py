@@ -1,24 +1,32 @@
+"""The head: YOLOX's losses exactly at YOLOX's settings; a changed branch changes only that branch's
+loss, which equals the formula on YOLOX's own targets; checkpoints, subclasses, unsupported YOLOX."""
+
+import copy
+import math
+import re
+
 import pytest
 import torch
+import torch.nn.functional as F
+from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from yolox.exp import get_exp
 from yolox.models import YOLOXHead
 
 from helpers import REPO, Recorder, head_inputs
-from test_losses import reference_focal
-from yolox_focal import FocalYOLOXHead
+from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, yolox_settings
 
 WIDTH = 0.25
 CHANNELS = [256, 512, 1024]
+YOLOX = yolox_settings()
 
 
-def make_heads(num_classes, depthwise=False, **focal_settings):
+def make_heads(num_classes, depthwise=False, **settings):
     torch.manual_seed(0)
     stock = YOLOXHead(num_classes, WIDTH, in_channels=CHANNELS, depthwise=depthwise)
     stock.initialize_biases(1e-2)
-    focal = FocalYOLOXHead(num_classes, WIDTH, in_channels=CHANNELS, depthwise=depthwise,
-                           **focal_settings)
-    focal.load_state_dict(stock.state_dict(), strict=True)
-    return stock.train(), focal.train()
+    ours = FocalYOLOXHead(num_classes, WIDTH, in_channels=CHANNELS, depthwise=depthwise, **settings)
+    ours.load_state_dict(stock.state_dict(), strict=True)
+    return stock.train(), ours.train()
 
 
 def losses_of(head, feats, labels, imgs, use_l1=False):
@@ -32,12 +40,13 @@ CASES = [
     dict(num_classes=80, gts=(4, 0, 0, 9)),
     dict(num_classes=3, gts=(0,)),  # a batch without any ground truth
 ]
+CASE_IDS = [f"{c['num_classes']}cls-gts{c['gts']}" for c in CASES]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['num_classes']}cls-gts{c['gts']}")
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("use_l1", [False, True])
-def test_bce_setting_equals_yolox_exactly(case, use_l1):
-    stock, ours = make_heads(case["num_classes"], obj_loss="bce")
+def test_yolox_settings_equal_yolox_exactly(case, use_l1):
+    stock, ours = make_heads(case["num_classes"], **YOLOX)
     feats, labels, imgs = head_inputs(case["num_classes"], gts_per_image=case["gts"])
     expected = losses_of(stock, feats, labels, imgs, use_l1)
     got = losses_of(ours, feats, labels, imgs, use_l1)
@@ -49,40 +58,148 @@ def test_bce_setting_equals_yolox_exactly(case, use_l1):
             assert e == g
 
 
-def test_bce_setting_has_identical_gradients():
-    stock, ours = make_heads(3, obj_loss="bce")
+def test_yolox_settings_have_identical_gradients():
+    stock, ours = make_heads(3, **YOLOX)
     feats, labels, imgs = head_inputs(3)
-    losses_of(stock, feats, labels, imgs)[0].backward()
-    losses_of(ours, feats, labels, imgs)[0].backward()
+    losses_of(stock, feats, labels, imgs, use_l1=True)[0].backward()
+    losses_of(ours, feats, labels, imgs, use_l1=True)[0].backward()
     for (name, a), (_, b) in zip(stock.named_parameters(), ours.named_parameters()):
         assert torch.equal(a.grad, b.grad), name
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['num_classes']}cls-gts{c['gts']}")
-@pytest.mark.parametrize("gamma,alpha,weight", [(1.5, 0.25, 1.0), (2.0, None, 3.0)])
-def test_focal_changes_only_objectness(case, gamma, alpha, weight):
-    stock, ours = make_heads(case["num_classes"], obj_loss="focal", focal_gamma=gamma,
-                             focal_alpha=alpha, obj_loss_weight=weight)
-    recorder = Recorder(stock.bcewithlog_loss)
-    stock.bcewithlog_loss = recorder
+# ---------------------------------------------------------------- references, in float64
+
+
+def _bce(x, t):
+    p = torch.sigmoid(x)
+    return -(t * torch.log(p) + (1 - t) * torch.log(1 - p))
+
+
+def _alpha_t(t, alpha):
+    return 1.0 if alpha is None else t * alpha + (1 - t) * (1 - alpha)
+
+
+def ref_focal(x, t, gamma, alpha):
+    p = torch.sigmoid(x)
+    return _bce(x, t) * _alpha_t(t, alpha) * (1 - (t * p + (1 - t) * (1 - p))) ** gamma
+
+
+def ref_qfocal(x, t, beta, alpha):
+    return _bce(x, t) * _alpha_t(t, alpha) * (t - torch.sigmoid(x)).abs() ** beta
+
+
+def ref_varifocal(x, t, alpha, gamma):
+    return _bce(x, t) * torch.where(t > 0, t, alpha * torch.sigmoid(x) ** gamma)
+
+
+def ref_bce_blur(x, t, alpha):
+    return _bce(x, t) * (1 - torch.exp((torch.sigmoid(x) - t - 1) / (alpha + 1e-4)))
+
+
+def ref_smoothed_bce(x, t, eps):
+    return _bce(x, t * (1 - eps) + eps / 2)
+
+
+def _xyxy(b):
+    return torch.cat([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], 1)
+
+
+def ref_eiou(p, t):
+    p, t = _xyxy(p), _xyxy(t)
+    lt, rb = torch.max(p[:, :2], t[:, :2]), torch.min(p[:, 2:], t[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(1)
+    wp, hp, wt, ht = p[:, 2] - p[:, 0], p[:, 3] - p[:, 1], t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]
+    iou = inter / (wp * hp + wt * ht - inter)
+    cw = torch.max(p[:, 2], t[:, 2]) - torch.min(p[:, 0], t[:, 0])
+    ch = torch.max(p[:, 3], t[:, 3]) - torch.min(p[:, 1], t[:, 1])
+    centre = ((p[:, :2] + p[:, 2:]) / 2 - (t[:, :2] + t[:, 2:]) / 2).pow(2).sum(1)
+    return 1 - iou + centre / (cw**2 + ch**2) + (wp - wt) ** 2 / cw**2 + (hp - ht) ** 2 / ch**2
+
+
+def ref_siou(p, t):
+    """Gevorgyan 2022, in the form of YOLOv6's yolov6/utils/figure_iou.py."""
+    pb, tb = _xyxy(p), _xyxy(t)
+    lt, rb = torch.max(pb[:, :2], tb[:, :2]), torch.min(pb[:, 2:], tb[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(1)
+    iou = inter / (p[:, 2] * p[:, 3] + t[:, 2] * t[:, 3] - inter)
+    cw = torch.max(pb[:, 2], tb[:, 2]) - torch.min(pb[:, 0], tb[:, 0])
+    ch = torch.max(pb[:, 3], tb[:, 3]) - torch.min(pb[:, 1], tb[:, 1])
+    sx, sy = t[:, 0] - p[:, 0], t[:, 1] - p[:, 1]
+    sigma = torch.sqrt(sx**2 + sy**2)
+    sin_a = torch.where(sx.abs() / sigma > math.sqrt(2) / 2, sy.abs() / sigma, sx.abs() / sigma)
+    angle = torch.cos(2 * torch.arcsin(sin_a) - math.pi / 2)
+    distance = 2 - torch.exp((angle - 2) * (sx / cw) ** 2) - torch.exp((angle - 2) * (sy / ch) ** 2)
+    ow = (p[:, 2] - t[:, 2]).abs() / torch.max(p[:, 2], t[:, 2])
+    oh = (p[:, 3] - t[:, 3]).abs() / torch.max(p[:, 3], t[:, 3])
+    shape = (1 - torch.exp(-ow)) ** 4 + (1 - torch.exp(-oh)) ** 4
+    return 1 - iou + 0.5 * (distance + shape)
+
+
+BOX_REFERENCES = {
+    "giou": lambda p, t: generalized_box_iou_loss(_xyxy(p), _xyxy(t)),
+    "diou": lambda p, t: distance_box_iou_loss(_xyxy(p), _xyxy(t)),
+    "ciou": lambda p, t: complete_box_iou_loss(_xyxy(p), _xyxy(t)),
+    "eiou": ref_eiou,
+    "siou": ref_siou,
+}
+
+# (settings, branch changed, reference of the element-wise loss before the weight, weight)
+BRANCH_CHANGES = [
+    (dict(obj_loss="focal"), "obj", lambda x, t: ref_focal(x, t, 1.5, 0.25), 1.0),
+    (dict(obj_loss="focal", focal_gamma=2.0, focal_alpha=None, obj_loss_weight=3.0), "obj",
+     lambda x, t: ref_focal(x, t, 2.0, None), 3.0),
+    (dict(obj_loss="qfocal", obj_qfocal_beta=1.5, obj_qfocal_alpha=0.25), "obj",
+     lambda x, t: ref_qfocal(x, t, 1.5, 0.25), 1.0),
+    (dict(obj_loss="varifocal"), "obj", lambda x, t: ref_varifocal(x, t, 0.75, 2.0), 1.0),
+    (dict(obj_loss="bce_blur", obj_bce_blur_alpha=0.1), "obj", lambda x, t: ref_bce_blur(x, t, 0.1), 1.0),
+    (dict(obj_loss_weight=2.0), "obj", lambda x, t: _bce(x, t), 2.0),
+    (dict(cls_loss="focal", cls_focal_gamma=2.0), "cls", lambda x, t: ref_focal(x, t, 2.0, 0.25), 1.0),
+    (dict(cls_loss="qfocal"), "cls", lambda x, t: ref_qfocal(x, t, 2.0, None), 1.0),
+    (dict(cls_loss="varifocal", cls_varifocal_alpha=0.5, cls_loss_weight=0.5), "cls",
+     lambda x, t: ref_varifocal(x, t, 0.5, 2.0), 0.5),
+    (dict(cls_label_smoothing=0.1), "cls", lambda x, t: ref_smoothed_bce(x, t, 0.1), 1.0),
+    (dict(box_loss="giou"), "box", BOX_REFERENCES["giou"], 1.0),
+    (dict(box_loss="diou"), "box", BOX_REFERENCES["diou"], 1.0),
+    (dict(box_loss="ciou", box_loss_weight=2.0), "box", BOX_REFERENCES["ciou"], 2.0),
+    (dict(box_loss="eiou"), "box", BOX_REFERENCES["eiou"], 1.0),
+    (dict(box_loss="siou"), "box", BOX_REFERENCES["siou"], 1.0),
+]
+# get_losses' 6-tuple: total, 5 * box, obj, cls, l1, num_fg / num_gts
+POSITION = {"box": 1, "obj": 2, "cls": 3}
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2]], ids=[CASE_IDS[0], CASE_IDS[2]])
+@pytest.mark.parametrize("change", BRANCH_CHANGES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c[0].items()))
+def test_a_changed_branch_changes_only_its_loss(case, change):
+    settings, branch, reference, weight = change
+    stock, ours = make_heads(case["num_classes"], **dict(YOLOX, **settings))
+    bce_calls, box_calls = Recorder(stock.bcewithlog_loss), Recorder(stock.iou_loss)
+    stock.bcewithlog_loss, stock.iou_loss = bce_calls, box_calls
     feats, labels, imgs = head_inputs(case["num_classes"], gts_per_image=case["gts"])
-    total_s, iou_s, obj_s, cls_s, l1_s, fg_s = losses_of(stock, feats, labels, imgs)
-    total_f, iou_f, obj_f, cls_f, l1_f, fg_f = losses_of(ours, feats, labels, imgs)
+    expected = losses_of(stock, feats, labels, imgs, use_l1=True)
+    got = losses_of(ours, feats, labels, imgs, use_l1=True)
 
-    assert torch.equal(iou_s, iou_f) and torch.equal(cls_s, cls_f)
-    assert l1_s == l1_f and fg_s == fg_f
-    # YOLOX's own objectness call: one row per anchor of the batch, hard 0/1 targets.
-    obj_pred, obj_target = recorder.calls[0]
-    assert obj_pred.shape == (feats[0].shape[0] * sum(f.shape[2] * f.shape[3] for f in feats), 1)
+    for name, i in POSITION.items():
+        if name != branch:
+            assert torch.equal(got[i], expected[i]), name
+    assert got[4] == expected[4] if not torch.is_tensor(got[4]) else torch.equal(got[4], expected[4])
+    assert got[5] == expected[5]
+    # YOLOX's own targets for the branch: objectness mask, one-hot x IoU classes, matched boxes.
+    (obj_pred, obj_target), (cls_pred, cls_target) = bce_calls.calls
+    ((box_pred, box_target),) = box_calls.calls
+    pred, target = {"obj": (obj_pred, obj_target), "cls": (cls_pred, cls_target),
+                    "box": (box_pred, box_target)}[branch]
+    assert pred.shape[0] > 0
     num_fg = max(obj_target.sum().item(), 1)
-    expected = weight * reference_focal(obj_pred, obj_target, gamma, alpha).sum() / num_fg
-    torch.testing.assert_close(obj_f.double(), expected, atol=1e-6, rtol=1e-6)
-    assert not torch.isclose(obj_f, obj_s)
-    torch.testing.assert_close(total_f - obj_f, total_s - obj_s, atol=1e-5, rtol=1e-6)
+    scale = 5.0 if branch == "box" else 1.0
+    want = scale * weight * reference(pred.double(), target.double()).sum() / num_fg
+    torch.testing.assert_close(got[POSITION[branch]].double(), want, atol=1e-5, rtol=1e-5)
+    assert not torch.equal(got[POSITION[branch]], expected[POSITION[branch]])
+    torch.testing.assert_close(got[0], got[1] + got[2] + got[3] + got[4])
 
 
-def test_focal_backward_reaches_every_branch():
-    _, ours = make_heads(3)
+def test_every_branch_changed_trains_every_output():
+    _, ours = make_heads(3, obj_loss="varifocal", cls_loss="qfocal", cls_label_smoothing=0.05, box_loss="siou")
     feats, labels, imgs = head_inputs(3)
     losses_of(ours, feats, labels, imgs)[0].backward()
     for name, p in ours.named_parameters():
@@ -91,7 +208,7 @@ def test_focal_backward_reaches_every_branch():
 
 
 def test_state_dict_and_inference_equal_yolox():
-    stock, ours = make_heads(5, depthwise=True)
+    stock, ours = make_heads(5, depthwise=True, obj_loss="focal", cls_loss="varifocal", box_loss="ciou")
     a, b = stock.state_dict(), ours.state_dict()
     assert list(a) == list(b)
     assert all(a[k].shape == b[k].shape for k in a)
@@ -103,35 +220,110 @@ def test_state_dict_and_inference_equal_yolox():
 
 def test_checkpoints_move_both_ways_between_full_models():
     official = get_exp(exp_name="yolox-nano").get_model()
-    focal = get_exp(str(REPO / "exps" / "yolox_nano_focal.py")).get_model()
-    assert isinstance(focal.head, FocalYOLOXHead) and not isinstance(official.head, FocalYOLOXHead)
-    focal.load_state_dict(official.state_dict(), strict=True)  # fine-tune from COCO weights
-    official.load_state_dict(focal.state_dict(), strict=True)  # deploy a focal-trained model
-    official.eval(), focal.eval()
+    exp = get_exp(str(REPO / "exps" / "yolox_nano_focal.py"))
+    exp.merge(["cls_loss", "varifocal", "box_loss", "giou"])
+    ours = exp.get_model()
+    assert isinstance(ours.head, FocalYOLOXHead) and not isinstance(official.head, FocalYOLOXHead)
+    ours.load_state_dict(official.state_dict(), strict=True)  # fine-tune from COCO weights
+    official.load_state_dict(ours.state_dict(), strict=True)  # deploy a model trained with the kit
+    official.eval(), ours.eval()
     x = torch.rand(1, 3, 96, 96)
     with torch.no_grad():
-        assert torch.equal(official(x), focal(x))
+        assert torch.equal(official(x), ours(x))
 
 
-def test_convert_keeps_weights_and_switches_loss():
+def test_convert_keeps_weights_and_switches_losses():
     stock, _ = make_heads(3)
     before = {k: v.clone() for k, v in stock.state_dict().items()}
-    head = FocalYOLOXHead.convert(stock, obj_loss="focal", focal_gamma=2.0)
-    assert head is stock and isinstance(head, FocalYOLOXHead)
-    assert head.objectness_loss.focal_gamma == 2.0
+    head = FocalYOLOXHead.convert(stock, obj_loss="focal", focal_gamma=2.0, box_loss="diou")
+    assert head is stock and type(head) is FocalYOLOXHead
+    assert head.loss_kit.settings["focal_gamma"] == 2.0 and head.loss_kit.box.kind == "diou"
     assert all(torch.equal(before[k], v) for k, v in head.state_dict().items())
-    FocalYOLOXHead.convert(head, obj_loss="bce")
-    assert head.objectness_loss.obj_loss == "bce"
+    FocalYOLOXHead.convert(head, **YOLOX)
+    assert head.loss_kit.changed() == {}
+
+
+class ScaledHead(YOLOXHead):
+    """A user's own head: doubles the total loss."""
+
+    def get_losses(self, *args, **kwargs):
+        total, *rest = super().get_losses(*args, **kwargs)
+        return (2 * total, *rest)
+
+
+def test_convert_keeps_a_user_subclass_and_its_overrides():
+    torch.manual_seed(0)
+    users = ScaledHead(3, WIDTH, in_channels=CHANNELS).train()
+    _, plain = make_heads(3, obj_loss="focal")
+    plain.load_state_dict(users.state_dict())
+    FocalYOLOXHead.convert(users, obj_loss="focal")
+    assert isinstance(users, ScaledHead) and isinstance(users, FocalYOLOXHead)
+    feats, labels, imgs = head_inputs(3)
+    scaled, single = losses_of(users, feats, labels, imgs), losses_of(plain, feats, labels, imgs)
+    torch.testing.assert_close(scaled[0], 2 * single[0])
+    assert torch.equal(scaled[2], single[2])
+    assert type(FocalYOLOXHead.convert(ScaledHead(3, WIDTH, in_channels=CHANNELS))) is type(users)
+
+
+def test_deep_copy_as_ema_does_computes_the_same_losses():
+    _, ours = make_heads(3, obj_loss="qfocal", box_loss="eiou")
+    twin = copy.deepcopy(ours)
+    feats, labels, imgs = head_inputs(3)
+    for a, b in zip(losses_of(ours, feats, labels, imgs), losses_of(twin, feats, labels, imgs)):
+        assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))
+
+
+class ExtraLossCall(YOLOXHead):
+    """Stands for a YOLOX whose get_losses computes one more loss through bcewithlog_loss."""
+
+    def get_losses(self, *args, **kwargs):
+        losses = super().get_losses(*args, **kwargs)
+        self.bcewithlog_loss(torch.zeros(4, 2), torch.zeros(4, 2))
+        return losses
+
+
+class InlineObjectness(YOLOXHead):
+    """Stands for a YOLOX whose get_losses no longer calls its loss modules."""
+
+    def get_losses(self, *args, **kwargs):
+        bce, iou = self.bcewithlog_loss, self.iou_loss
+        self.bcewithlog_loss, self.iou_loss = bce.original, iou.original
+        try:
+            return super().get_losses(*args, **kwargs)
+        finally:
+            self.bcewithlog_loss, self.iou_loss = bce, iou
+
+
+@pytest.mark.parametrize("head_type,words", [(ExtraLossCall, "called bcewithlog_loss more than 2"),
+                                             (InlineObjectness, "called iou_loss 0 time(s), not 1")])
+def test_a_yolox_that_computes_losses_otherwise_raises(head_type, words):
+    head = FocalYOLOXHead.convert(head_type(3, WIDTH, in_channels=CHANNELS).train(), obj_loss="focal")
+    feats, labels, imgs = head_inputs(3)
+    with pytest.raises(UnsupportedYOLOXError, match=re.escape(words)):
+        losses_of(head, feats, labels, imgs)
 
 
 @pytest.mark.parametrize("settings,words", [
-    (dict(obj_loss="fcal"), "obj_loss must be one of"),
-    (dict(focal_gamma=-1), "gamma"),
-    (dict(focal_alpha=2), "alpha"),
-    (dict(obj_loss_weight=0), "obj_loss_weight"),
+    (dict(obj_loss="fcal"), "obj_loss must be one of bce, focal, qfocal, varifocal, bce_blur; got 'fcal'"),
+    (dict(focal_gamma=-1), "focal_gamma must be a finite number >= 0, got -1"),
+    (dict(focal_alpha=2), "focal_alpha must be in [0, 1] or None (no balancing), got 2"),
+    (dict(obj_loss_weight=0), "obj_loss_weight must be a finite number > 0, got 0"),
+    (dict(box_loss="wiou"), "box_loss must be one of iou, giou, diou, ciou, eiou, siou; got 'wiou'"),
+    (dict(cls_label_smoothing=1.0), "cls_label_smoothing must be in [0, 1), got 1.0"),
+    (dict(cls_loss="bce_blur"), "cls_loss must be one of bce, focal, qfocal, varifocal; got 'bce_blur'"),
+    (dict(focal_gama=2.0), "unknown loss setting 'focal_gama'; did you mean 'focal_gamma'?"),
 ])
 def test_invalid_settings_fail_when_built(settings, words):
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(ValueError) as built:
         FocalYOLOXHead(3, WIDTH, in_channels=CHANNELS, **settings)
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(ValueError) as converted:
         FocalYOLOXHead.convert(YOLOXHead(3, WIDTH, in_channels=CHANNELS), **settings)
+    for info in (built, converted):
+        assert str(info.value) == words
+
+
+def test_loss_kit_alone_is_yolox_unless_told():
+    kit = LossKit()
+    assert kit.changed() == {} and kit.obj.loss == "bce" and kit.box.kind == "iou"
+    assert LossKit(cls_loss="focal").changed() == {"cls_loss": "focal"}
+    assert not list(LossKit(obj_loss="focal", box_loss="ciou").state_dict())

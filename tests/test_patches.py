@@ -24,7 +24,10 @@ SOURCES = {"pypi-0.3.0": Path(yolox.__file__).resolve().parent.parent}
 if os.environ.get("YOLOX_SRC"):
     SOURCES["YOLOX_SRC"] = Path(os.environ["YOLOX_SRC"]).resolve()
 HEAD = "yolox/models/yolo_head.py"
-FOCAL = dict(obj_loss="focal", focal_gamma=2.0, focal_alpha=0.3, obj_loss_weight=2.0)
+LOSS_KIT = "yolox/models/loss_kit.py"
+# a change on every branch
+KIT = dict(obj_loss="focal", focal_gamma=2.0, focal_alpha=0.3, obj_loss_weight=2.0, cls_loss="varifocal",
+           cls_label_smoothing=0.1, box_loss="siou", box_loss_weight=1.5)
 
 
 def tool(*args):
@@ -62,15 +65,16 @@ def test_committed_patches_are_what_the_generator_makes():
 
 
 def test_the_added_loss_code_is_the_packages(tmp_path):
-    """Independent of the generator: every top-level definition of the package's loss modules
-    is in the patched losses.py with the same source text."""
+    """Independent of the generator: every top-level definition of the package's loss-kit modules
+    is in the added loss_kit.py with the same source text."""
     tree = copy_yolox(SOURCES["pypi-0.3.0"], tmp_path)
     assert tool("apply", tree).returncode == 0
-    patched = (tree / "yolox" / "models" / "losses.py").read_text()
+    patched = (tree / LOSS_KIT).read_text()
     defined = {getattr(n, "name", None) or ast.unparse(n.targets[0]): ast.get_source_segment(patched, n)
                for n in ast.parse(patched).body if not isinstance(n, (ast.Import, ast.ImportFrom, ast.Expr))}
     checked = 0
-    for module in ("losses.py", "objectness.py"):
+    for module in ("losses/_common.py", "losses/focal.py", "losses/bce.py", "losses/iou.py", "settings.py",
+                   "kit.py"):
         source = (REPO / "yolox_focal" / module).read_text()
         for node in ast.parse(source).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Assign)):
@@ -78,7 +82,7 @@ def test_the_added_loss_code_is_the_packages(tmp_path):
                 if name != "__all__":
                     assert defined.get(name) == ast.get_source_segment(source, node), name
                     checked += 1
-    assert checked >= 8  # focal_loss, FocalLoss, ObjectnessLoss, the checks, the helpers
+    assert checked >= 40  # every loss, module, spec, setting and the kit
 
 
 def test_apply_check_apply_again_revert(tree):
@@ -87,9 +91,9 @@ def test_apply_check_apply_again_revert(tree):
     assert check.returncode == 0 and check.stdout.startswith("applies: the 3 patches apply cleanly")
     applied = tool("apply", tree)
     assert applied.returncode == 0 and applied.stdout.startswith("applied 3 patches")
-    assert f"{HEAD} +12 -2" in applied.stdout and "yolox/models/losses.py +174 -0" in applied.stdout
+    assert f"{HEAD} +13 -3" in applied.stdout and f"{LOSS_KIT} +" in applied.stdout
     after = snapshot(tree)
-    assert set(after) - set(before) == {"exps/example/focal/yolox_s_focal.py"}
+    assert set(after) - set(before) == {"exps/example/focal/yolox_s_focal.py", LOSS_KIT}
     assert after[HEAD] != before[HEAD]
     again = tool("apply", tree)
     assert again.returncode == 0 and again.stdout.strip() == f"already applied to {tree}; nothing changed"
@@ -109,7 +113,7 @@ def test_partly_applied_series_is_completed_and_reverted(tree):
     assert check.returncode == 0 and check.stdout.startswith(f"partly applied: {tree} has {PATCHES[0].name}")
     applied = tool("apply", tree)
     assert applied.stdout.startswith("applied 2 patches (1 already applied)")
-    assert "yolox/models/losses.py" not in applied.stdout  # it was not changed twice
+    assert LOSS_KIT not in applied.stdout  # it was not written twice
     assert tool("revert", tree).returncode == 0 and snapshot(tree) == before
 
 
@@ -120,8 +124,8 @@ def test_conflict_says_where_and_changes_nothing(tree):
     before = snapshot(tree)
     check = tool("check", tree)
     assert check.returncode == 1 and check.stderr.startswith("error: conflicts:")
-    where = f"{HEAD} hunk 4/4 of {PATCHES[1].name} does not match the tree near line"
-    assert where in check.stderr and "self.bcewithlog_loss(obj_preds.view(-1, 1), obj_targets)" in check.stderr
+    where = f"{HEAD} hunk 5/5 of {PATCHES[1].name} does not match the tree near line"
+    assert where in check.stderr and "expects 'self.iou_loss(bbox_preds.view(-1, 4)[fg_masks]" in check.stderr
     result = tool("apply", tree)
     assert result.returncode == 1 and "nothing changed" in result.stderr and where in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -131,12 +135,12 @@ def test_conflict_says_where_and_changes_nothing(tree):
 def test_revert_refuses_an_edited_patched_line(tree):
     assert tool("apply", tree).returncode == 0
     head = tree / HEAD
-    head.write_text(head.read_text().replace("self.objectness_loss(obj_preds.view(-1, 1), obj_targets)",
+    head.write_text(head.read_text().replace("self.loss_kit.obj(obj_preds.view(-1, 1), obj_targets)",
                                              "self.my_obj_loss(obj_preds, obj_targets)"))
     before = snapshot(tree)
     result = tool("revert", tree)
     assert result.returncode == 1 and result.stderr.startswith("error: conflicts: the series cannot be reverted")
-    assert f"{HEAD} hunk 4/4" in result.stderr and snapshot(tree) == before
+    assert f"{HEAD} hunk 5/5" in result.stderr and snapshot(tree) == before
 
 
 def test_refuses_uncommitted_changes_unless_forced(tree):
@@ -152,7 +156,7 @@ def test_refuses_uncommitted_changes_unless_forced(tree):
     assert refused.stderr.strip() == ("error: uncommitted changes in yolox/exp/yolox_base.py, which the "
                                       "series changes; commit or stash them, or add --force; nothing changed")
     assert tool("apply", tree, "--force").returncode == 0
-    assert "# a local note" in base.read_text() and "configure_objectness_loss" in base.read_text()
+    assert "# a local note" in base.read_text() and "configure_loss_kit" in base.read_text()
     assert tool("revert", tree).returncode == 0 and snapshot(tree) == before
 
 
@@ -173,7 +177,7 @@ assert yolox.__file__.startswith(sys.argv[1]), yolox.__file__
 from yolox.models import YOLOXHead
 
 data = torch.load(sys.argv[2])
-focal = data["focal"]
+kit = data["kit"]
 
 def losses(head):
     head.load_state_dict(data["state"])
@@ -185,18 +189,19 @@ def losses(head):
 
 result = {}
 if sys.argv[4] == "patched":
+    from yolox.models.loss_kit import LossKit
     default = YOLOXHead(3, 0.25)
     chosen = YOLOXHead(3, 0.25)
-    chosen.set_objectness_loss(**focal)
-    from yolox_focal import FocalYOLOXHead  # the package route in the patched tree
-    result["package_focal"] = losses(FocalYOLOXHead(3, 0.25, **focal))
-    result["package_bce"] = losses(FocalYOLOXHead(3, 0.25, obj_loss="bce"))
-    result["package_converted"] = losses(FocalYOLOXHead.convert(YOLOXHead(3, 0.25), **focal))
+    chosen.set_loss_kit(LossKit(**kit))
+    from yolox_focal import FocalYOLOXHead, yolox_settings  # the package route in the patched tree
+    result["package_kit"] = losses(FocalYOLOXHead(3, 0.25, **kit))
+    result["package_yolox"] = losses(FocalYOLOXHead(3, 0.25, **yolox_settings()))
+    result["package_converted"] = losses(FocalYOLOXHead.convert(YOLOXHead(3, 0.25), **kit))
 else:
     from yolox_focal import FocalYOLOXHead
     default = YOLOXHead(3, 0.25)
-    chosen = FocalYOLOXHead(3, 0.25, **focal)
-result.update(default=losses(default), focal=losses(chosen))
+    chosen = FocalYOLOXHead(3, 0.25, **kit)
+result.update(default=losses(default), kit=losses(chosen))
 torch.save(result, sys.argv[3])
 """
 
@@ -209,8 +214,9 @@ def head_losses(tree, data, mode):
 
 
 def test_patched_head_gives_the_packages_losses(source, tmp_path):
-    """Focal: the patched YOLOXHead equals FocalYOLOXHead; default: it equals the unpatched head
-    (losses and gradients, bit for bit), each computed in its own tree in a subprocess."""
+    """A kit changing every branch: the patched YOLOXHead equals FocalYOLOXHead; default: it equals
+    the unpatched head (losses and gradients, bit for bit), each computed in its own tree in a
+    subprocess."""
     pristine = copy_yolox(source, tmp_path / "pristine")
     patched = copy_yolox(source, tmp_path / "patched")
     assert tool("apply", patched).returncode == 0
@@ -219,16 +225,17 @@ def test_patched_head_gives_the_packages_losses(source, tmp_path):
     stock.initialize_biases(1e-2)
     feats, labels, imgs = head_inputs(3)
     torch.save({"state": stock.state_dict(), "feats": feats, "labels": labels, "imgs": imgs,
-                "focal": FOCAL}, tmp_path / "in.pt")
+                "kit": KIT}, tmp_path / "in.pt")
     ours = head_losses(patched, tmp_path / "in.pt", "patched")
     package = head_losses(pristine, tmp_path / "in.pt", "reference")
-    for name in ("default", "focal"):
+    for name in ("default", "kit"):
         assert len(ours[name]) == len(package[name]) > 6
         for got, expected in zip(ours[name], package[name]):
             assert torch.equal(got, expected), name
-    assert not torch.equal(ours["focal"][2], ours["default"][2])  # loss_obj: focal is not BCE
+    for branch in (1, 2, 3):  # loss_iou, loss_obj, loss_cls: each differs from YOLOX's
+        assert not torch.equal(ours["kit"][branch], ours["default"][branch])
     # The package's head also works in the patched tree, through the patched head's hook.
-    for name, expected in (("package_focal", "focal"), ("package_converted", "focal"), ("package_bce", "default")):
+    for name, expected in (("package_kit", "kit"), ("package_converted", "kit"), ("package_yolox", "default")):
         for got, want in zip(ours[name], package[expected]):
             assert torch.equal(got, want), name
 
@@ -240,12 +247,14 @@ assert yolox.__file__.startswith(sys.argv[1]), yolox.__file__
 from yolox.exp import get_exp
 
 def settings(exp):
-    loss = exp.get_model().head.objectness_loss
-    return [loss.obj_loss, loss.focal_gamma, loss.focal_alpha, loss.obj_loss_weight]
+    kit = exp.get_model().head.loss_kit
+    return [kit.settings[k] for k in ("obj_loss", "focal_gamma", "focal_alpha", "obj_loss_weight", "cls_loss",
+                                      "box_loss")] + [kit.obj.loss, kit.cls.loss, kit.box.kind]
 
 report = {}
 example = get_exp(sys.argv[1] + "/exps/example/focal/yolox_s_focal.py", None)
-example.merge(["focal_gamma", "2.0", "focal_alpha", "None", "obj_loss_weight", "3"])
+example.merge(["focal_gamma", "2.0", "focal_alpha", "None", "obj_loss_weight", "3", "cls_loss", "qfocal",
+               "box_loss", "giou"])
 report["example"] = settings(example)
 model = example.get_model()
 imgs = torch.rand(2, 3, 64, 64)
@@ -270,7 +279,7 @@ print(json.dumps(report))
 """
 
 
-def test_exps_in_the_patched_tree_choose_the_objectness_loss(source, tmp_path):
+def test_exps_in_the_patched_tree_choose_each_branchs_loss(source, tmp_path):
     """The example exp (with command-line options), a default exp and nano, whose get_model
     builds its own head, in the patched tree; the example exp's model trains a step on the CPU."""
     tree = copy_yolox(source, tmp_path)
@@ -279,9 +288,10 @@ def test_exps_in_the_patched_tree_choose_the_objectness_loss(source, tmp_path):
                             cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tree)))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.splitlines()[-1])
-    assert report["example"] == ["focal", 2.0, None, 3.0]
-    assert report["default"] == ["bce", 1.5, 0.25, 1.0]
-    assert report["nano"] == ["focal", 1.5, 0.25, 1.0] and report["nano_depthwise"]
-    assert report["bad"] == "focal gamma must be a finite number >= 0, got -1.0"
+    assert report["example"] == ["focal", 2.0, None, 3.0, "qfocal", "giou", "focal", "qfocal", "giou"]
+    assert report["default"] == ["bce", 1.5, 0.25, 1.0, "bce", "iou", "bce", "bce", "iou"]
+    assert report["nano"] == ["focal", 1.5, 0.25, 1.0, "bce", "iou", "focal", "bce", "iou"]
+    assert report["nano_depthwise"]
+    assert report["bad"] == "focal_gamma must be a finite number >= 0, got -1.0"
     assert report["grads_finite"] and report["losses"]["conf_loss"] > 0
     assert all(v == v for v in report["losses"].values())  # no NaN

@@ -3,10 +3,10 @@
 
     python tools/make_patches.py [--yolox-src DIR] [--out DIR] [--check]
 
-The code the series adds to YOLOX's ``yolox/models/losses.py`` is ``yolox_focal/losses.py`` and
-``yolox_focal/objectness.py`` without their docstring/import headers, copied verbatim; the imports
-they need are added unless YOLOX's file already binds the same names. The head and exp edits are
-small insertions at lines that read the same in the PyPI 0.3.0 release and GitHub main.
+The series adds ``yolox/models/loss_kit.py``: the package's torch-only loss-kit modules
+(``LOSS_KIT_MODULES``) without their docstring/import headers, copied verbatim, after the imports
+they need. The head and exp edits are small insertions at lines that read the same in the PyPI
+0.3.0 release and GitHub main; the exp's settings lines are written from ``yolox_focal.settings``.
 
 The base is a YOLOX source tree: the folder that holds ``yolox/`` (default: the installed ``yolox``
 package, i.e. the PyPI 0.3.0 release). ``--check`` writes nothing and exits 1 when the committed
@@ -24,12 +24,17 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the package's settings, even where it is not installed
+from yolox_focal.settings import SETTINGS  # noqa: E402
+
 PACKAGE = REPO / "yolox_focal"
-LOSS_MODULES = ("losses.py", "objectness.py")  # copied in this order: objectness uses losses
+# copied in this order: each uses only the ones before it
+LOSS_KIT_MODULES = ("losses/_common.py", "losses/focal.py", "losses/bce.py", "losses/iou.py", "settings.py",
+                    "kit.py")
 NAME, EMAIL = "yolox-focal", "yolox-focal@users.noreply.github.com"
 DATE = "2026-01-01T00:00:00+00:00"  # fixed, so the same inputs give the same bytes
 
-LOSSES = "yolox/models/losses.py"
+LOSS_KIT = "yolox/models/loss_kit.py"
 HEAD = "yolox/models/yolo_head.py"
 EXP_BASE = "yolox/exp/yolox_base.py"
 EXAMPLE_EXP = "exps/example/focal/yolox_s_focal.py"
@@ -83,31 +88,24 @@ def _bindings(node):
             for a in node.names]
 
 
-def loss_block(yolox_losses_source):
-    """The text inserted into YOLOX's losses.py: needed imports, then the package's code."""
-    tree = ast.parse(yolox_losses_source)
-    bound = {}  # name -> what YOLOX's file binds it to
-    defined = set()
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
-            bound.update((name, target) for _, name, target in _bindings(node))
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            defined.add(node.name)
+def loss_kit_file():
+    """The text of yolox/models/loss_kit.py: the imports the copied modules need, then their code."""
+    bound = {}  # name -> what it is bound to
     imports, codes, copied = [], [], set()
-    for module in LOSS_MODULES:
+    for module in LOSS_KIT_MODULES:
         nodes, names, code = split_module(PACKAGE / module)
         for node in nodes:
             if getattr(node, "level", 0):  # from .losses import ...: defined by the copied code
                 missing = [a.name for a in node.names if a.name not in copied]
                 if missing:
                     raise GenerateError(f"{module} imports {missing[0]} from .{node.module}, which "
-                                        f"is not among the copied modules {LOSS_MODULES}")
+                                        f"is not among the modules copied before it {LOSS_KIT_MODULES}")
                 continue
             keep = []
             for alias, name, target in _bindings(node):
                 if bound.get(name, target) != target:
-                    raise GenerateError(f"{module} imports {name} as {target}; YOLOX's losses.py "
-                                        f"binds {name} to {bound[name]}")
+                    raise GenerateError(f"{module} imports {name} as {target}; an earlier module binds it "
+                                        f"to {bound[name]}")
                 if name not in bound:
                     keep.append(alias)
                     bound[name] = target
@@ -115,25 +113,20 @@ def loss_block(yolox_losses_source):
                 statement = ast.ImportFrom(node.module, keep, 0) if isinstance(node, ast.ImportFrom) \
                     else ast.Import(keep)
                 imports.append(ast.unparse(statement))
-        clash = sorted(names & (defined | set(bound) | copied))
+        clash = sorted(names & (set(bound) | copied))
         if clash:
-            raise GenerateError(f"{module} defines {clash[0]}, a name the patched losses.py already has")
+            raise GenerateError(f"{module} defines {clash[0]}, a name an earlier module already defines")
         copied |= names
         codes.append(code)
-    sources = " and ".join(f"yolox_focal/{m}" for m in LOSS_MODULES)
+    imports.sort(key=lambda line: (line.startswith("from"), line))
     return (
-        f"# Focal-loss objectness from yolox-focal ({sources}),\n"
-        "# generated by its tools/make_patches.py: change it there and regenerate the patches.\n"
-        + "".join(line + "\n" for line in imports) + "\n\n" + "\n\n".join(codes) + "\n\n"
+        "#!/usr/bin/env python\n"
+        "# The loss kit of yolox-focal: a choice of loss for each branch of YOLOXHead (objectness,\n"
+        "# classification, box) and the settings that choose them. Generated by yolox-focal's\n"
+        "# tools/make_patches.py from " + ", ".join(f"yolox_focal/{m}" for m in LOSS_KIT_MODULES) + ":\n"
+        "# change it there and regenerate the patches.\n"
+        + "".join(line + "\n" for line in imports) + "\n\n" + "\n\n".join(codes)
     )
-
-
-def _patch_losses(text):
-    """Insert the loss block before the first top-level definition (YOLOX's IOUloss)."""
-    first = next(n for n in ast.parse(text).body if not _is_header(n))
-    start = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", [])]) - 1
-    lines = text.splitlines(keepends=True)
-    return "".join(lines[:start]) + loss_block(text) + "".join(lines[start:])
 
 
 # ---------------------------------------------------------------- the head and exp edits
@@ -159,34 +152,42 @@ def replace(text, old, new, path):
 
 def _patch_head(text):
     text = replace(text, "from .losses import IOUloss\n",
-                   "from .losses import IOUloss, ObjectnessLoss\n", HEAD)
-    text = insert(text, '        self.bcewithlog_loss = nn.BCEWithLogitsLoss(reduction="none")',
-                  "        # objectness loss: BCE, as before, unless set_objectness_loss() says otherwise\n"
-                  '        self.objectness_loss = ObjectnessLoss(obj_loss="bce")', HEAD)
+                   "from .loss_kit import LossKit\nfrom .losses import IOUloss\n", HEAD)
+    text = insert(text, "class YOLOXHead(nn.Module):",
+                  "    # get_losses computes every loss with self.loss_kit (a LossKit; see loss_kit.py)\n"
+                  "    computes_losses_with_loss_kit = True\n", HEAD)
+    text = insert(text, '        self.iou_loss = IOUloss(reduction="none")',
+                  "        # the loss of each branch: YOLOX's own unless set_loss_kit() says otherwise\n"
+                  "        self.loss_kit = LossKit()", HEAD)
     text = insert(text, "    def initialize_biases(self, prior_prob):",
-                  '    def set_objectness_loss(\n'
-                  '        self, obj_loss="bce", focal_gamma=1.5, focal_alpha=0.25, obj_loss_weight=1.0\n'
-                  "    ):\n"
-                  '        """Choose loss_obj: "bce" (YOLOX\'s) or "focal", times obj_loss_weight."""\n'
-                  "        self.objectness_loss = ObjectnessLoss(\n"
-                  "            obj_loss, focal_gamma, focal_alpha, obj_loss_weight\n"
-                  "        )\n", HEAD, before=True)
-    return replace(text, "            self.bcewithlog_loss(obj_preds.view(-1, 1), obj_targets)",
-                   "            self.objectness_loss(obj_preds.view(-1, 1), obj_targets)", HEAD)
+                  "    def set_loss_kit(self, kit):\n"
+                  '        """Compute the objectness, classification and box losses with ``kit``, a LossKit."""\n'
+                  "        self.loss_kit = kit\n", HEAD, before=True)
+    text = replace(text, "            self.iou_loss(bbox_preds.view(-1, 4)[fg_masks], reg_targets)",
+                   "            self.loss_kit.box(bbox_preds.view(-1, 4)[fg_masks], reg_targets)", HEAD)
+    text = replace(text, "            self.bcewithlog_loss(obj_preds.view(-1, 1), obj_targets)",
+                   "            self.loss_kit.obj(obj_preds.view(-1, 1), obj_targets)", HEAD)
+    return replace(text, "            self.bcewithlog_loss(\n                cls_preds.view(-1, self.num_classes)",
+                   "            self.loss_kit.cls(\n                cls_preds.view(-1, self.num_classes)", HEAD)
 
 
-EXP_SETTINGS = '''
-        # ---------------- objectness loss config ---------------- #
-        # "bce" (YOLOX's default) or "focal"; focal_gamma >= 0; focal_alpha in [0, 1], or None
-        # for no balancing; obj_loss_weight multiplies the objectness loss
-        self.obj_loss = "bce"
-        self.focal_gamma = 1.5
-        self.focal_alpha = 0.25
-        self.obj_loss_weight = 1.0
+def exp_settings():
+    """The exp's settings lines, one per declared setting, at YOLOX's values."""
+    lines = [
+        "",
+        "        # ---------------- loss kit config ---------------- #",
+        "        # The loss of each head branch (obj, cls, box) and its parameters; the values here are",
+        "        # YOLOX's own losses. Each key's allowed values: yolox/models/loss_kit.py, SETTINGS.",
+    ]
+    for setting in SETTINGS:
+        lines.append(f"        self.{setting.name} = {setting.yolox!r}  # {setting.doc}")
+    return "\n".join(lines)
 
+
+EXP_METHODS = '''
     def __init_subclass__(cls, **kwargs):
         # An exp whose own get_model builds the model (yolox_nano's does) must still hand the
-        # objectness settings to the head, so a get_model defined in a subclass is wrapped.
+        # loss settings to the head, so a get_model defined in a subclass is wrapped.
         import functools
         import inspect
 
@@ -195,35 +196,44 @@ EXP_SETTINGS = '''
         if inspect.isfunction(get_model):
 
             @functools.wraps(get_model)
-            def get_model_with_objectness_loss(self, *args, **kwargs):
-                return self.configure_objectness_loss(get_model(self, *args, **kwargs))
+            def get_model_with_loss_kit(self, *args, **kwargs):
+                return self.configure_loss_kit(get_model(self, *args, **kwargs))
 
-            cls.get_model = get_model_with_objectness_loss
+            cls.get_model = get_model_with_loss_kit
 
-    def configure_objectness_loss(self, model):
-        """Give model.head this exp's obj_loss, focal_gamma, focal_alpha, obj_loss_weight."""
-        settings = (self.obj_loss, self.focal_gamma, self.focal_alpha, self.obj_loss_weight)
+    def loss_settings(self):
+        """{setting: value} of every loss-kit setting of this exp."""
+        from yolox.models.loss_kit import SETTINGS
+
+        return {setting.name: getattr(self, setting.name) for setting in SETTINGS}
+
+    def configure_loss_kit(self, model):
+        """Give model.head a LossKit built from this exp's loss settings."""
+        from yolox.models.loss_kit import LossKit
+
+        kit = LossKit(**self.loss_settings())  # a bad setting raises a one-line ValueError
         head = getattr(model, "head", None)
-        if hasattr(head, "set_objectness_loss"):
-            head.set_objectness_loss(*settings)
-        elif (self.obj_loss, self.obj_loss_weight) != ("bce", 1.0):
+        if hasattr(head, "set_loss_kit"):
+            head.set_loss_kit(kit)
+        elif kit.changed():
             raise ValueError(
-                f"obj_loss {self.obj_loss!r} needs a model whose head is a YOLOXHead, "
-                f"got {type(head).__name__}; set obj_loss 'bce' or build a YOLOXHead"
+                f"loss settings {sorted(kit.changed())} need a model whose head is a YOLOXHead, "
+                f"got {type(head).__name__}; set them back to YOLOX's values or build a YOLOXHead"
             )
         return model'''
 
 
 def _patch_exp(text):
-    text = insert(text, "        self.nmsthre = 0.65", EXP_SETTINGS, EXP_BASE)
+    text = insert(text, "        self.nmsthre = 0.65", exp_settings() + "\n" + EXP_METHODS, EXP_BASE)
     return insert(text, "        self.model.head.initialize_biases(1e-2)",
-                  "        self.configure_objectness_loss(self.model)", EXP_BASE)
+                  "        self.configure_loss_kit(self.model)", EXP_BASE)
 
 
 EXAMPLE = '''#!/usr/bin/env python3
-# yolox-s with focal-loss objectness. The four settings below work in any exp (all default to
-# YOLOX's BCE) and on the command line, e.g. "... -f exps/example/focal/yolox_s_focal.py
-# focal_gamma 2.0" or "focal_alpha None".
+# yolox-s with focal-loss objectness. Every loss-kit setting of yolox/exp/yolox_base.py (obj_loss,
+# cls_loss, box_loss, their parameters and weights; all default to YOLOX's losses) works in any exp
+# and on the command line, e.g. "... -f exps/example/focal/yolox_s_focal.py focal_gamma 2.0
+# box_loss ciou" or "focal_alpha None".
 import os
 
 from yolox.exp import Exp as MyExp
@@ -236,38 +246,35 @@ class Exp(MyExp):
         self.width = 0.50
         self.exp_name = os.path.split(os.path.realpath(__file__))[1].split(".")[0]
 
-        self.obj_loss = "focal"  # "focal" or "bce"
-        self.focal_gamma = 1.5  # focusing parameter, >= 0
-        self.focal_alpha = 0.25  # weight of positives in [0, 1]; None: no balancing
-        self.obj_loss_weight = 1.0  # multiplies the objectness loss
-'''
+''' + "".join(f"        self.{s.name} = {s.default!r}\n" for s in SETTINGS if s.default != s.yolox)
 
 SERIES = [
-    ("losses: add sigmoid focal loss and ObjectnessLoss",
-     "Adds focal_loss/FocalLoss (Lin et al. 2017, in the form YOLOv5 wraps around\n"
-     "BCE-with-logits) and ObjectnessLoss, the element-wise objectness loss a head\n"
-     "uses: focal or BCE, times a weight, with the arguments checked up front.\n"
-     "Nothing uses them yet, so behaviour is unchanged.\n\n"
-     "Most of YOLOX's ~8400 anchors per image are easy negatives; focal loss\n"
-     "down-weights them. The loss computes its gradient in the forward pass in one\n"
-     "fused step: finite for every logit and every gamma >= 0, computed in float32\n"
-     "for float16/bfloat16 input as BCE is under autocast.\n\n"
-     "The code is yolox-focal's yolox_focal/losses.py and objectness.py, generated by\n"
-     "its tools/make_patches.py, so both routes compute the same loss.",
-     lambda files: {LOSSES: _patch_losses(files[LOSSES])}),
-    ("head: compute loss_obj with a configurable ObjectnessLoss",
-     "YOLOXHead computes loss_obj with self.objectness_loss, an ObjectnessLoss that\n"
-     "defaults to BCE with the same values as before, so existing exps train as they\n"
-     "did. set_objectness_loss(obj_loss, focal_gamma, focal_alpha, obj_loss_weight)\n"
-     "switches it to focal loss. Classification keeps bcewithlog_loss; label\n"
-     "assignment, the other losses, inference and the state dict are unchanged.",
+    ("models: add loss_kit.py, a choice of loss for each head branch",
+     "Adds the loss kit: focal, quality focal and varifocal loss, BCE-blur and label\n"
+     "smoothing for objectness and classification, the IoU family (IoU, GIoU, DIoU,\n"
+     "CIoU, EIoU, SIoU) for boxes, the settings that choose them (each declared once,\n"
+     "with its range and default), and LossKit, the three branch losses those\n"
+     "settings give. Nothing uses it yet, so behaviour is unchanged.\n\n"
+     "The element-wise losses compute their gradient in closed form in the forward\n"
+     "pass: finite for every logit and parameter, computed in float32 for\n"
+     "float16/bfloat16 input as BCE is under autocast. With no setting given,\n"
+     "LossKit is YOLOX's: BCE-with-logits and IOUloss's own arithmetic.\n\n"
+     "The code is yolox-focal's loss-kit modules, generated by its\n"
+     "tools/make_patches.py, so both routes compute the same losses.",
+     lambda files: {LOSS_KIT: loss_kit_file()}),
+    ("head: compute the losses with a LossKit",
+     "YOLOXHead computes loss_obj, loss_cls and loss_iou with self.loss_kit, a LossKit\n"
+     "that defaults to YOLOX's own losses with the same values as before, so existing\n"
+     "exps train as they did. set_loss_kit(kit) chooses other losses. Label\n"
+     "assignment, the L1 loss, the normalisation, inference and the state dict are\n"
+     "unchanged.",
      lambda files: {HEAD: _patch_head(files[HEAD])}),
-    ("exp: obj_loss, focal_gamma, focal_alpha, obj_loss_weight; example focal exp",
-     "Exp gains the four objectness settings (default: YOLOX's BCE) and hands them\n"
-     "to the head after get_model(), so an exp file, or the command line\n"
-     "('... focal_gamma 2.0'), chooses the objectness loss. A get_model() that a\n"
-     "subclass defines itself (yolox_nano's builds its own depthwise head) is wrapped\n"
-     "the same way, so every exp honours the settings.\n\n"
+    ("exp: loss-kit settings; example focal exp",
+     "Exp gains one attribute per loss-kit setting (default: YOLOX's losses) and hands\n"
+     "them to the head after get_model(), so an exp file, or the command line\n"
+     "('... focal_gamma 2.0 box_loss ciou'), chooses each branch's loss. A get_model()\n"
+     "that a subclass defines itself (yolox_nano's builds its own depthwise head) is\n"
+     "wrapped the same way, so every exp honours the settings.\n\n"
      "exps/example/focal/yolox_s_focal.py is yolox-s with focal objectness; it runs\n"
      "with tools/train.py and tools/eval.py like any exp.",
      lambda files: {EXP_BASE: _patch_exp(files[EXP_BASE]), EXAMPLE_EXP: EXAMPLE}),
@@ -296,7 +303,7 @@ def default_yolox_src():
 def generate(yolox_src, out):
     """Write the series into the folder ``out``; return the patch file names in order."""
     files = {}
-    for name in (LOSSES, HEAD, EXP_BASE):
+    for name in (HEAD, EXP_BASE):
         source = Path(yolox_src) / name
         if not source.is_file():
             raise GenerateError(f"{source} not found; --yolox-src must be the folder that holds yolox/")

@@ -115,7 +115,7 @@ class FocalYOLOXHead(YOLOXHead):
 
     def set_loss_kit(self, kit):
         """Use ``kit`` (a :class:`LossKit`) for this head's losses from now on."""
-        if not isinstance(kit, LossKit):
+        if not all(isinstance(getattr(kit, b, None), nn.Module) for b in ("obj", "cls", "box")):
             raise TypeError(f"set_loss_kit needs a LossKit, got {type(kit).__name__}")
         self.loss_kit = kit
         if _calls_loss_kit_itself(self):

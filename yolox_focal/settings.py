@@ -2,7 +2,7 @@
 allowed values, default and a one-line doc.
 
 The exp mixin's attributes, the parsing of command-line values, the checks, what the head's loss
-kit is given, the README's settings table (``python -m yolox_focal.settings``) and the patch
+kit is given, the README's settings table (``settings_table()``) and the patch
 series' exp code all come from ``SETTINGS``. A loss parameter's range and default are declared once
 more upstream, by the loss function itself (its ``*_PARAMS`` and its signature); a setting that
 feeds that parameter takes both from there.
@@ -161,6 +161,3 @@ def settings_table():
                     f"{s.allowed()} | {s.doc} |")
     return "\n".join(rows) + "\n"
 
-
-if __name__ == "__main__":
-    print(settings_table(), end="")

@@ -156,3 +156,322 @@ def test_down_weights_easy_negatives():
     t = torch.zeros(2)
     ratio = focal_loss(x, t) / F.binary_cross_entropy_with_logits(x, t, reduction="none")
     assert ratio[0] < 1e-3 * ratio[1]
+
+
+# ---- quality focal, varifocal, BCE-blur, label smoothing ---------------------------------------
+# References are the textbook formulas in float64, differentiated by autograd, written here
+# independently of the package.
+
+from yolox_focal.losses import (BCEBlurLoss, QualityFocalLoss, VarifocalLoss,  # noqa: E402
+                                bce_blur_loss, quality_focal_loss, smooth_targets, varifocal_loss)
+from yolox_focal.losses import focal_loss as kit_focal_loss  # noqa: E402
+
+
+def _bce64(x, t):
+    p = 1 / (1 + torch.exp(-x))
+    return -(t * torch.log(p) + (1 - t) * torch.log(1 - p))
+
+
+def reference_quality_focal(pred, target, beta, alpha):
+    x, t = pred.double(), target.double()
+    p = 1 / (1 + torch.exp(-x))
+    alpha_t = 1.0 if alpha is None else t * alpha + (1 - t) * (1 - alpha)
+    return _bce64(x, t) * torch.abs(t - p) ** beta * alpha_t
+
+
+def reference_varifocal(pred, target, alpha, gamma):
+    x, t = pred.double(), target.double()
+    p = 1 / (1 + torch.exp(-x))
+    return _bce64(x, t) * torch.where(t > 0, t, alpha * p**gamma)
+
+
+def reference_bce_blur(pred, target, alpha):
+    x, t = pred.double(), target.double()
+    p = 1 / (1 + torch.exp(-x))
+    return _bce64(x, t) * (1 - torch.exp((p - t - 1) / (alpha + 1e-4)))
+
+
+def _call(fn, params):
+    return lambda x, t, **kw: fn(x, t, *params, **kw)
+
+
+# (name, our function, reference, module class, parameter sets)
+KIT = {
+    "qfocal": (quality_focal_loss, reference_quality_focal, QualityFocalLoss,
+               [(2.0, None), (1.5, 0.25), (1.0, 0.5), (0.5, None), (0.25, 0.75), (3.0, 0.1), (0.0, None)]),
+    "varifocal": (varifocal_loss, reference_varifocal, VarifocalLoss,
+                  [(0.75, 2.0), (0.25, 1.5), (1.0, 1.0), (0.5, 0.5), (2.0, 0.3), (0.75, 0.0), (0.1, 3.7)]),
+    "bce_blur": (bce_blur_loss, reference_bce_blur, BCEBlurLoss, [(0.05,), (0.0,), (0.2,), (1.0,), (7.5,)]),
+}
+KIT_CASES = [(name, params) for name, (_, _, _, sets) in KIT.items() for params in sets]
+
+
+def _mixed_targets(n, generator, dtype=torch.float64):
+    """Soft targets in (0, 1), with a quarter hard 0/1 and a quarter exactly 0 (varifocal's negatives)."""
+    t = torch.rand(n, generator=generator, dtype=dtype)
+    t[: n // 4] = (t[: n // 4] > 0.5).to(dtype)
+    t[n // 4: n // 2] = 0
+    return t
+
+
+@pytest.mark.parametrize("name,params", KIT_CASES)
+def test_kit_matches_float64_reference(name, params):
+    fn, ref, _, _ = KIT[name]
+    g = torch.Generator().manual_seed(11)
+    x = (torch.randn(4000, generator=g, dtype=torch.float64) * 4).requires_grad_()
+    t = _mixed_targets(4000, g)
+    ours = fn(x, t, *params)
+    (ours_grad,) = torch.autograd.grad(ours.sum(), x)
+    xr = x.detach().clone().requires_grad_()
+    expected = ref(xr, t, *params)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), xr)
+    assert ours.dtype == torch.float64
+    torch.testing.assert_close(ours, expected, atol=1e-9, rtol=1e-7)
+    torch.testing.assert_close(ours_grad, expected_grad, atol=1e-9, rtol=1e-7)
+
+
+@pytest.mark.parametrize("name,params", KIT_CASES)
+def test_kit_float32_matches_float64_reference(name, params):
+    fn, ref, _, _ = KIT[name]
+    g = torch.Generator().manual_seed(5)
+    x = (torch.randn(64, 800, generator=g) * 3 - 2).requires_grad_()
+    t = _mixed_targets(64 * 800, g, torch.float32).reshape(64, 800)
+    ours = fn(x, t, *params)
+    (ours_grad,) = torch.autograd.grad(ours.sum(), x)
+    xr = x.detach().double().requires_grad_()
+    expected = ref(xr, t.double(), *params)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), xr)
+    assert ours.dtype == torch.float32
+    # ill-conditioned cases amplify float32's rounding of p - t: for beta < 1 the gradient goes as
+    # |p - t| ** (beta - 1), and BCE-blur at alpha = 0 has exp((p - t - 1) / 1e-4)
+    rtol = 2e-3 if (name, params[0] < 1) == ("qfocal", True) or params == (0.0,) else 1e-4
+    torch.testing.assert_close(ours.double(), expected, atol=1e-5, rtol=rtol)
+    torch.testing.assert_close(ours_grad.double(), expected_grad, atol=1e-5, rtol=rtol)
+
+
+@pytest.mark.parametrize("name,params", [c for c in KIT_CASES if c[1] != (0.0, None)])
+def test_kit_gradcheck(name, params):
+    fn = KIT[name][0]
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(60, generator=g, dtype=torch.float64) * 3).requires_grad_()
+    t = _mixed_targets(60, g)
+    assert torch.autograd.gradcheck(lambda z: fn(z, t, *params), (x,))
+
+
+EXTREME = torch.tensor([-1e4, -1e3, -90.0, -20.0, -1e-6, 0.0, 1e-6, 20.0, 90.0, 1e3, 1e4])
+ALL_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+def _extreme_inputs(dtype):
+    x = EXTREME.repeat(4).to(dtype).requires_grad_()
+    t = torch.cat([torch.zeros(11), torch.ones(11), torch.full((11,), 0.3), torch.full((11,), 1e-3)]).to(dtype)
+    return x, t
+
+
+@pytest.mark.parametrize("name,params", KIT_CASES)
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_kit_finite_for_extreme_logits(name, params, dtype):
+    fn, ref = KIT[name][:2]
+    x, t = _extreme_inputs(dtype)
+    loss = fn(x, t, *params)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(x.grad).all()
+    assert (loss >= 0).all()
+    # where the plain float64 reference is finite (|x| <= 20), the values agree with it
+    moderate = EXTREME.abs().repeat(4) <= 20
+    expected = ref(x.detach().double(), t.double(), *params)
+    torch.testing.assert_close(loss.double()[moderate], expected[moderate], atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.4])  # 0: the plain-BCE path
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_focal_without_alpha_finite_for_extreme_logits(gamma, dtype):
+    x, t = _extreme_inputs(dtype)
+    loss = kit_focal_loss(x, t, gamma, None)
+    loss.sum().backward()
+    assert loss.dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
+    assert torch.isfinite(loss).all() and torch.isfinite(x.grad).all() and (loss >= 0).all()
+
+
+@pytest.mark.parametrize("name", list(KIT) + ["focal"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_kit_half_input_computes_in_float32(name, dtype):
+    fn = kit_focal_loss if name == "focal" else KIT[name][0]
+    params = (0.0, None) if name == "focal" else KIT[name][3][0]  # focal's plain-BCE path too
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2000, generator=g) * 4
+    t = _mixed_targets(2000, g, torch.float32)
+    xh = x.to(dtype).requires_grad_()
+    loss = fn(xh, t.to(dtype), *params)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, fn(x.to(dtype).float(), t.to(dtype).float(), *params), atol=0, rtol=0)
+    loss.sum().backward()
+    assert xh.grad.dtype == dtype and torch.isfinite(xh.grad).all()
+
+
+@pytest.mark.parametrize("name", list(KIT))
+def test_kit_reductions_and_module(name):
+    fn, _, module, sets = KIT[name]
+    params = sets[1]
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 70, generator=g)
+    t = _mixed_targets(210, g, torch.float32).reshape(3, 70)
+    none = fn(x, t, *params)
+    assert none.shape == x.shape
+    torch.testing.assert_close(fn(x, t, *params, reduction="sum"), none.sum())
+    torch.testing.assert_close(fn(x, t, *params, reduction="mean"), none.mean())
+    for reduction in ("none", "mean", "sum"):
+        assert torch.equal(module(*params, reduction=reduction)(x, t), fn(x, t, *params, reduction=reduction))
+    names = list(KIT[name][2].params)
+    text = repr(module(*params, reduction="sum"))
+    for key, value in zip(names, params):
+        assert f"{key}={value}" in text
+    assert "reduction='sum'" in text and text.startswith(module.__name__)
+    assert torch.equal(module()(x, t), fn(x, t))  # defaults shared with the function
+
+
+BAD_PARAMS = {
+    "qfocal": [(dict(beta=-0.5), "beta"), (dict(beta=math.nan), "beta"), (dict(beta=math.inf), "beta"),
+               (dict(beta="2"), "beta"), (dict(beta=None), "beta"), (dict(beta=True), "beta"),
+               (dict(alpha=1.5), "alpha"), (dict(alpha=-0.1), "alpha"), (dict(alpha=math.nan), "alpha")],
+    "varifocal": [(dict(alpha=0.0), "alpha"), (dict(alpha=-1.0), "alpha"), (dict(alpha=None), "alpha"),
+                  (dict(alpha=math.inf), "alpha"), (dict(gamma=-0.1), "gamma"), (dict(gamma=math.nan), "gamma"),
+                  (dict(gamma="2"), "gamma")],
+    "bce_blur": [(dict(alpha=-0.01), "alpha"), (dict(alpha=math.inf), "alpha"), (dict(alpha=None), "alpha"),
+                 (dict(alpha=math.nan), "alpha")],
+}
+
+
+@pytest.mark.parametrize("name,kwargs,word", [(n, k, w) for n, cases in BAD_PARAMS.items() for k, w in cases])
+def test_kit_bad_parameters_one_line(name, kwargs, word):
+    fn, _, module, _ = KIT[name]
+    for build in (lambda: fn(torch.zeros(3), torch.zeros(3), **kwargs), lambda: module(**kwargs)):
+        with pytest.raises(ValueError, match=word) as info:
+            build()
+        # one line naming the parameter, its range and the bad value
+        assert "\n" not in str(info.value) and " must be " in str(info.value)
+        assert repr(list(kwargs.values())[0]) in str(info.value)
+
+
+@pytest.mark.parametrize("name", list(KIT))
+def test_kit_bad_reduction_one_line(name):
+    fn, _, module, _ = KIT[name]
+    for build in (lambda: fn(torch.zeros(3), torch.zeros(3), reduction="avg"), lambda: module(reduction="avg")):
+        with pytest.raises(ValueError, match="reduction must be one of.*'avg'") as info:
+            build()
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", list(KIT) + ["focal"])
+def test_kit_bad_inputs_one_line(name):
+    fn = kit_focal_loss if name == "focal" else KIT[name][0]
+    params = (0.0, None) if name == "focal" else ()  # focal: also the plain-BCE path
+    cases = [
+        ((torch.zeros(3), torch.zeros(4)), r"same shape.*\(3,\).*\(4,\)"),
+        ((torch.zeros(3, 1), torch.zeros(3)), r"same shape.*\(3, 1\).*\(3,\)"),  # no broadcasting
+        ((torch.zeros(3), torch.tensor([0.0, -1.0, 0.0])), r"\[0, 1\].*-1 to 0"),
+        ((torch.zeros(3), torch.tensor([0.0, 2.0, 0.0])), r"\[0, 1\].*0 to 2"),
+        ((torch.zeros(3), torch.tensor([0.0, math.nan, 0.5])), r"\[0, 1\]"),
+        ((torch.zeros(3, dtype=torch.long), torch.zeros(3)), r"floating-point logits.*int64"),
+    ]
+    for (x, t), pattern in cases:
+        with pytest.raises(ValueError, match=pattern) as info:
+            fn(x, t, *params)
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name,params", [(n, KIT[n][3][0]) for n in KIT] + [("focal", (0.0, None)),
+                                                                            ("focal", (2.0, 0.25))])
+def test_kit_no_gradient_into_target(name, params):
+    fn = kit_focal_loss if name == "focal" else KIT[name][0]
+    x = torch.randn(20, requires_grad=True)
+    t = torch.rand(20).requires_grad_()
+    loss = fn(x, t, *params).sum()
+    assert torch.autograd.grad(loss, t, allow_unused=True, retain_graph=True) == (None,)
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    loss.backward()  # the saved gradient survives a second backward
+    torch.testing.assert_close(x.grad, 2 * first)
+    assert t.grad is None
+
+
+def test_varifocal_gradient_flows_through_the_negative_weight():
+    # on a negative, d/dx [softplus(x) alpha p^gamma] differs from the detached-weight alpha p^gamma p
+    x = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    t = torch.zeros(3, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(varifocal_loss(x, t, 0.75, 2.0).sum(), x)
+    p = torch.sigmoid(x.detach())
+    detached = 0.75 * p**2 * p
+    full = 0.75 * p**2 * (p + 2 * (1 - p) * F.softplus(x.detach()))
+    torch.testing.assert_close(grad, full)
+    assert (grad - detached).abs().min() > 1e-3
+
+
+def test_yolov5_qfocal_configuration():
+    """YOLOv5's QFocalLoss(nn.BCEWithLogitsLoss(), gamma=1.5, alpha=0.25), its formula written plainly."""
+    g = torch.Generator().manual_seed(9)
+    pred = (torch.randn(16, 80, generator=g) * 3 - 2).requires_grad_()
+    true = _mixed_targets(16 * 80, g, torch.float32).reshape(16, 80)
+
+    def yolov5(pred, true, gamma=1.5, alpha=0.25):
+        loss = F.binary_cross_entropy_with_logits(pred, true, reduction="none")
+        pred_prob = torch.sigmoid(pred)
+        alpha_factor = true * alpha + (1 - true) * (1 - alpha)
+        modulating_factor = torch.abs(true - pred_prob) ** gamma
+        return (loss * alpha_factor * modulating_factor).mean()
+
+    ours = quality_focal_loss(pred, true, beta=1.5, alpha=0.25, reduction="mean")
+    (ours_grad,) = torch.autograd.grad(ours, pred)
+    theirs = yolov5(pred, true)
+    (their_grad,) = torch.autograd.grad(theirs, pred)
+    torch.testing.assert_close(ours, theirs, atol=1e-7, rtol=1e-6)
+    torch.testing.assert_close(ours_grad, their_grad, atol=1e-9, rtol=1e-5)
+    assert torch.equal(QualityFocalLoss(1.5, 0.25, reduction="mean")(pred, true), ours)
+
+
+def test_yolov5_bce_blur_formula():
+    """YOLOv5's BCEBlurWithLogitsLoss(alpha=0.05), its formula written plainly (it averages)."""
+    g = torch.Generator().manual_seed(10)
+    pred = (torch.randn(4000, generator=g) * 4).requires_grad_()
+    true = (torch.rand(4000, generator=g) < 0.3).float()
+
+    def yolov5(pred, true, alpha=0.05):
+        loss = F.binary_cross_entropy_with_logits(pred, true, reduction="none")
+        dx = torch.sigmoid(pred) - true
+        alpha_factor = 1 - torch.exp((dx - 1) / (alpha + 1e-4))
+        return (loss * alpha_factor).mean()
+
+    ours = bce_blur_loss(pred, true, reduction="mean")
+    (ours_grad,) = torch.autograd.grad(ours, pred)
+    theirs = yolov5(pred, true)
+    (their_grad,) = torch.autograd.grad(theirs, pred)
+    torch.testing.assert_close(ours, theirs, atol=1e-7, rtol=1e-6)
+    torch.testing.assert_close(ours_grad, their_grad, atol=1e-8, rtol=1e-5)
+
+
+def test_bce_blur_fades_out_overshoot_on_negatives_only():
+    x = torch.tensor([9.0, 5.0, -1.0])  # confident on a 0 label (likely missing), right on a 1, mild
+    t = torch.tensor([0.0, 1.0, 0.0])
+    ratio = bce_blur_loss(x, t) / F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    assert ratio[0] < 0.2 and ratio[1] > 0.999 and ratio[2] > 0.999
+
+
+@pytest.mark.parametrize("eps", [1e-3, 0.1, 0.5, 0.9])
+def test_smooth_targets(eps):
+    t = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    out = smooth_targets(t, eps)
+    torch.testing.assert_close(out[0], torch.tensor(eps / 2, dtype=torch.float64))
+    torch.testing.assert_close(out[-1], torch.tensor(1 - eps / 2, dtype=torch.float64))
+    # linear between: equal steps for equal steps of t, slope 1 - eps
+    torch.testing.assert_close(out[1:] - out[:-1], (t[1:] - t[:-1]) * (1 - eps))
+    assert out.dtype == t.dtype and out is not t and torch.equal(t, torch.tensor([0.0, 0.25, 0.5, 1.0],
+                                                                                  dtype=torch.float64))
+
+
+def test_smooth_targets_zero_is_identity_and_bad_eps_rejected():
+    t = torch.rand(5)
+    assert smooth_targets(t, 0) is t and smooth_targets(t, 0.0) is t
+    for bad in (-0.1, 1.0, 1.5, math.nan, math.inf, None, "0.1"):
+        with pytest.raises(ValueError, match="label smoothing") as info:
+            smooth_targets(t, bad)
+        assert "\n" not in str(info.value) and repr(bad) in str(info.value)

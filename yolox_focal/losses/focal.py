@@ -13,8 +13,8 @@ is infinite at p_t = 1.
 
 import torch
 import torch.nn.functional as F
-from ._common import (LossModule, Number, bce_with_logits, check_params, check_reduction, elementwise_loss,
-                      power)
+from ._common import (LossModule, Number, bce_with_logits, check_logits_and_targets, check_params, check_reduction,
+                      compute_dtype, elementwise_loss, power)
 
 __all__ = ["focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss",
            "VarifocalLoss", "FOCAL_PARAMS", "QUALITY_FOCAL_PARAMS", "VARIFOCAL_PARAMS"]
@@ -99,9 +99,11 @@ def focal_loss(pred, target, gamma=1.5, alpha=0.25, reduction="none"):
     ``gamma=0, alpha=None`` is exactly ``F.binary_cross_entropy_with_logits``.
     """
     check_params("focal", FOCAL_PARAMS, dict(gamma=gamma, alpha=alpha))
-    if gamma == 0 and alpha is None:
+    if gamma == 0 and alpha is None:  # plain BCE, under the same contract as the other losses
         check_reduction(reduction)
-        return F.binary_cross_entropy_with_logits(pred, target.to(pred.dtype), reduction=reduction)
+        check_logits_and_targets("focal loss", pred, target)
+        x = pred.to(compute_dtype(pred))
+        return F.binary_cross_entropy_with_logits(x, target.detach().to(x.dtype), reduction=reduction)
     return elementwise_loss("focal loss", _focal, pred, target, (float(gamma), alpha), reduction)
 
 

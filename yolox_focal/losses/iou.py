@@ -37,7 +37,11 @@ def _yolox_iou(pred, target, giou):
     iou = area_i / (area_u + 1e-16)
     if not giou:
         return 1 - iou**2
-    area_c = torch.prod(torch.max(p_hi, t_hi) - torch.min(p_lo, t_lo), 1)
+    # the corners are computed again, as YOLOX does: reusing them gives the same loss but sums the
+    # gradient in another order, which changes its last bits
+    c_top_left = torch.min(pred[:, :2] - pred[:, 2:] / 2, target[:, :2] - target[:, 2:] / 2)
+    c_bottom_right = torch.max(pred[:, :2] + pred[:, 2:] / 2, target[:, :2] + target[:, 2:] / 2)
+    area_c = torch.prod(c_bottom_right - c_top_left, 1)
     return 1 - (iou - (area_c - area_u) / area_c.clamp(1e-16)).clamp(min=-1.0, max=1.0)
 
 

@@ -1,0 +1,330 @@
+"""Box losses of the kit (yolox_focal.losses.box_iou_loss) against YOLOX, torchvision and float64
+references written here from the papers' formulas."""
+
+import math
+
+import pytest
+import torch
+from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
+from yolox.models.losses import IOUloss
+
+from yolox_focal.losses import BOX_LOSS_KINDS, BoxIoULoss, box_iou_loss
+
+KINDS = ("iou", "giou", "diou", "ciou", "eiou", "siou")
+
+
+def random_pairs(n, seed, dtype=torch.float64, disjoint=False):
+    """(cx, cy, w, h) targets and predictions near them (overlapping) or shifted far away (disjoint)."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.rand(n, 2, generator=g, dtype=dtype) * 600
+    sizes = torch.rand(n, 2, generator=g, dtype=dtype) * 150 + 2
+    target = torch.cat([centres, sizes], 1)
+    shift = torch.randn(n, 2, generator=g, dtype=dtype) * sizes / 5
+    if disjoint:
+        shift = shift.sign() * (sizes * 2 + 10)
+    pred = torch.cat([centres + shift, sizes * torch.exp(torch.randn(n, 2, generator=g, dtype=dtype) * 0.4)], 1)
+    return pred, target
+
+
+def xyxy(box):
+    return torch.cat([box[..., :2] - box[..., 2:] / 2, box[..., :2] + box[..., 2:] / 2], -1)
+
+
+def _grad(fn, pred, target):
+    p = pred.detach().clone().requires_grad_()
+    loss = fn(p, target)
+    (g,) = torch.autograd.grad(loss.sum(), p)
+    return loss.detach(), g
+
+
+# ---- float64 references from the papers ---------------------------------------------------------
+
+def _geometry(pred, target):
+    (px, py, pw, ph), (tx, ty, tw, th) = pred.unbind(-1), target.unbind(-1)
+    iw = (torch.min(px + pw / 2, tx + tw / 2) - torch.max(px - pw / 2, tx - tw / 2)).clamp(min=0)
+    ih = (torch.min(py + ph / 2, ty + th / 2) - torch.max(py - ph / 2, ty - th / 2)).clamp(min=0)
+    inter = iw * ih
+    iou = inter / (pw * ph + tw * th - inter)
+    cw = torch.max(px + pw / 2, tx + tw / 2) - torch.min(px - pw / 2, tx - tw / 2)
+    ch = torch.max(py + ph / 2, ty + th / 2) - torch.min(py - ph / 2, ty - th / 2)
+    rho2 = (px - tx) ** 2 + (py - ty) ** 2
+    return iou, cw, ch, rho2
+
+
+def reference_diou(pred, target):
+    """Zheng et al. 2020: 1 - IoU + rho^2 / c^2."""
+    iou, cw, ch, rho2 = _geometry(pred, target)
+    return 1 - iou + rho2 / (cw**2 + ch**2)
+
+
+def reference_ciou(pred, target, detach_alpha=True):
+    """Zheng et al. 2020: DIoU + alpha v, v = 4/pi^2 (atan(wt/ht) - atan(w/h))^2, alpha = v / (1 - IoU + v)."""
+    iou, cw, ch, rho2 = _geometry(pred, target)
+    v = 4 / math.pi**2 * (torch.atan(target[..., 2] / target[..., 3]) - torch.atan(pred[..., 2] / pred[..., 3])) ** 2
+    alpha = v / (1 - iou + v)
+    if detach_alpha:
+        alpha = alpha.detach()
+    return 1 - iou + rho2 / (cw**2 + ch**2) + alpha * v
+
+
+def reference_eiou(pred, target):
+    """Zhang et al. 2021: 1 - IoU + rho^2 / c^2 + (w - wt)^2 / cw^2 + (h - ht)^2 / ch^2."""
+    iou, cw, ch, rho2 = _geometry(pred, target)
+    return (1 - iou + rho2 / (cw**2 + ch**2) + (pred[..., 2] - target[..., 2]) ** 2 / cw**2
+            + (pred[..., 3] - target[..., 3]) ** 2 / ch**2)
+
+
+def reference_siou(pred, target, eps=1e-7):
+    """SIoU as YOLOv6's yolov6/utils/figure_iou.py computes it (its eps included), pred = box1."""
+    b1_x1, b1_x2 = pred[..., 0] - pred[..., 2] / 2, pred[..., 0] + pred[..., 2] / 2
+    b1_y1, b1_y2 = pred[..., 1] - pred[..., 3] / 2, pred[..., 1] + pred[..., 3] / 2
+    b2_x1, b2_x2 = target[..., 0] - target[..., 2] / 2, target[..., 0] + target[..., 2] / 2
+    b2_y1, b2_y2 = target[..., 1] - target[..., 3] / 2, target[..., 1] + target[..., 3] / 2
+    inter = ((torch.min(b1_x2, b2_x2) - torch.max(b1_x1, b2_x1)).clamp(0)
+             * (torch.min(b1_y2, b2_y2) - torch.max(b1_y1, b2_y1)).clamp(0))
+    w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
+    w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
+    iou = inter / (w1 * h1 + w2 * h2 - inter + eps)
+    cw = torch.max(b1_x2, b2_x2) - torch.min(b1_x1, b2_x1)
+    ch = torch.max(b1_y2, b2_y2) - torch.min(b1_y1, b2_y1)
+    s_cw = (b2_x1 + b2_x2 - b1_x1 - b1_x2) * 0.5
+    s_ch = (b2_y1 + b2_y2 - b1_y1 - b1_y2) * 0.5
+    sigma = torch.pow(s_cw**2 + s_ch**2, 0.5)
+    sin_alpha_1, sin_alpha_2 = torch.abs(s_cw) / sigma, torch.abs(s_ch) / sigma
+    sin_alpha = torch.where(sin_alpha_1 > pow(2, 0.5) / 2, sin_alpha_2, sin_alpha_1)
+    angle_cost = torch.cos(torch.arcsin(sin_alpha) * 2 - math.pi / 2)
+    gamma = angle_cost - 2
+    distance_cost = 2 - torch.exp(gamma * (s_cw / cw) ** 2) - torch.exp(gamma * (s_ch / ch) ** 2)
+    omiga_w = torch.abs(w1 - w2) / torch.max(w1, w2)
+    omiga_h = torch.abs(h1 - h2) / torch.max(h1, h2)
+    shape_cost = torch.pow(1 - torch.exp(-omiga_w), 4) + torch.pow(1 - torch.exp(-omiga_h), 4)
+    return 1.0 - (iou - 0.5 * (distance_cost + shape_cost))
+
+
+REFERENCES = {"diou": reference_diou, "ciou": reference_ciou, "eiou": reference_eiou, "siou": reference_siou}
+TORCHVISION = {"giou": generalized_box_iou_loss, "diou": distance_box_iou_loss, "ciou": complete_box_iou_loss}
+
+
+# ---- YOLOX bit for bit ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["iou", "giou"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("disjoint", [False, True])
+def test_iou_giou_are_yoloxs_iouloss_bit_for_bit(kind, dtype, disjoint):
+    pred, target = random_pairs(3000, 1, dtype, disjoint)
+    pred[:50, 2:] = 0  # zero-size predictions and identical pairs mixed in
+    pred[50:100] = target[50:100]
+    ours, ours_grad = _grad(lambda p, t: box_iou_loss(p, t, kind), pred, target)
+    theirs, their_grad = _grad(IOUloss(reduction="none", loss_type=kind), pred, target)
+    assert ours.dtype == dtype and torch.equal(ours, theirs)
+    assert torch.equal(ours_grad, their_grad)
+    for reduction in ("mean", "sum"):
+        assert torch.equal(box_iou_loss(pred, target, kind, reduction),
+                           IOUloss(reduction=reduction, loss_type=kind)(pred, target))
+
+
+# ---- torchvision ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["giou", "diou", "ciou"])
+@pytest.mark.parametrize("disjoint", [False, True])
+def test_matches_torchvision(kind, disjoint):
+    pred, target = random_pairs(2000, 2, torch.float64, disjoint)
+    ours, ours_grad = _grad(lambda p, t: box_iou_loss(p, t, kind), pred, target)
+    theirs, their_grad = _grad(lambda p, t: TORCHVISION[kind](xyxy(p), xyxy(t)), pred, target)
+    # both use eps 1e-7 but in different places (and YOLOX's giou 1e-16): differences ~ eps / area
+    torch.testing.assert_close(ours, theirs, atol=1e-7, rtol=1e-7)
+    torch.testing.assert_close(ours_grad, their_grad, atol=1e-8, rtol=1e-6)
+    # disjoint: IoU 0 and a positive penalty everywhere, so the comparison covers the penalty
+    assert bool((ours > 1).all()) == disjoint
+
+
+@pytest.mark.parametrize("kind", ["giou", "diou", "ciou"])
+def test_float32_matches_torchvision(kind):
+    pred, target = random_pairs(2000, 3, torch.float32)
+    ours, ours_grad = _grad(lambda p, t: box_iou_loss(p, t, kind), pred, target)
+    theirs, their_grad = _grad(lambda p, t: TORCHVISION[kind](xyxy(p), xyxy(t)), pred, target)
+    torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(ours_grad, their_grad, atol=1e-6, rtol=1e-3)
+
+
+# ---- the papers' formulas in float64 ---------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["diou", "ciou", "eiou", "siou"])
+@pytest.mark.parametrize("disjoint", [False, True])
+def test_matches_float64_reference(kind, disjoint):
+    pred, target = random_pairs(2000, 4, torch.float64, disjoint)
+    ours, ours_grad = _grad(lambda p, t: box_iou_loss(p, t, kind), pred, target)
+    expected, expected_grad = _grad(REFERENCES[kind], pred, target)
+    torch.testing.assert_close(ours, expected, atol=1e-7, rtol=1e-7)
+    torch.testing.assert_close(ours_grad, expected_grad, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["diou", "ciou", "eiou", "siou"])
+def test_float32_matches_float64_reference(kind):
+    pred, target = random_pairs(2000, 5, torch.float32)
+    ours, ours_grad = _grad(lambda p, t: box_iou_loss(p, t, kind), pred, target)
+    expected, expected_grad = _grad(REFERENCES[kind], pred.double(), target.double())
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours.double(), expected, atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(ours_grad.double(), expected_grad, atol=1e-6, rtol=1e-3)
+
+
+def test_siou_covers_both_angle_branches():
+    pred, target = random_pairs(2000, 6, torch.float64)
+    d = (target - pred)[:, :2].abs()
+    steep = d[:, 1] > d[:, 0]
+    assert 100 < steep.sum() < 1900  # the reference comparison above saw both sides of 45 degrees
+
+
+def test_ciou_gradient_treats_alpha_as_a_constant():
+    pred, target = random_pairs(500, 7, torch.float64)
+    ours, ours_grad = _grad(lambda p, t: box_iou_loss(p, t, "ciou"), pred, target)
+    _, detached_grad = _grad(lambda p, t: reference_ciou(p, t, detach_alpha=True), pred, target)
+    full, full_grad = _grad(lambda p, t: reference_ciou(p, t, detach_alpha=False), pred, target)
+    torch.testing.assert_close(ours, full, atol=1e-7, rtol=1e-7)  # same value either way
+    torch.testing.assert_close(ours_grad, detached_grad, atol=1e-8, rtol=1e-6)
+    assert (ours_grad - full_grad).abs().max() > 1e-4  # and alpha's gradient would have shown
+
+
+@pytest.mark.parametrize("kind", ["diou", "eiou", "siou"])
+@pytest.mark.parametrize("disjoint", [False, True])
+def test_gradcheck(kind, disjoint):
+    pred, target = random_pairs(30, 8, torch.float64, disjoint)
+    pred.requires_grad_()
+    assert torch.autograd.gradcheck(lambda p: box_iou_loss(p, target, kind), (pred,))
+
+
+# ---- degenerate pairs --------------------------------------------------------------------------
+
+DEGENERATE = {
+    "identical": ([10, 20, 4, 6], [10, 20, 4, 6]),
+    "same centre, other size": ([10, 20, 4, 6], [10, 20, 8, 3]),
+    "same centre, one zero-size": ([10, 20, 0, 0], [10, 20, 8, 3]),
+    "zero width": ([10, 20, 0, 6], [11, 20, 4, 6]),
+    "both zero width": ([10, 20, 0, 6], [10, 21, 0, 5]),
+    "zero height": ([10, 20, 4, 0], [11, 21, 4, 6]),
+    "both zero height": ([10, 20, 4, 0], [12, 20, 3, 0]),
+    "both zero size, same point": ([10, 20, 0, 0], [10, 20, 0, 0]),
+    "both zero size, apart": ([10, 20, 0, 0], [13, 24, 0, 0]),
+    "disjoint far apart": ([0, 0, 2, 2], [1e4, -1e4, 3, 5]),
+    "touching": ([0, 0, 2, 2], [2, 0, 2, 2]),
+    "touching corners": ([0, 0, 2, 2], [2, 2, 2, 2]),
+    "huge coordinates": ([1e6, 5e5, 1e5, 2e5], [1.01e6, 5.2e5, 1.2e5, 1.5e5]),
+    "huge, disjoint": ([1e6, 1e6, 1e5, 1e5], [-1e6, 1e5, 3e5, 1e5]),
+    "huge, identical": ([1e6, 1e6, 1e5, 1e5], [1e6, 1e6, 1e5, 1e5]),
+    "tiny": ([1e-3, 1e-3, 1e-4, 1e-4], [1.1e-3, 1e-3, 2e-4, 1e-4]),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", list(DEGENERATE))
+def test_degenerate_pairs_finite(kind, dtype, case):
+    p, t = DEGENERATE[case]
+    pred = torch.tensor([p], dtype=dtype, requires_grad=True)
+    target = torch.tensor([t], dtype=dtype)
+    loss = box_iou_loss(pred, target, kind)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(pred.grad).all()
+    assert (loss >= 0).all()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_identical_boxes_give_zero(kind, dtype):
+    boxes = torch.tensor([DEGENERATE[c][0] for c in ("identical", "huge, identical")], dtype=dtype)
+    pred = boxes.clone().requires_grad_()
+    loss = box_iou_loss(pred, boxes, kind)
+    loss.sum().backward()
+    # 1 - IoU with IoU = area / (area + eps): 0 up to eps / area
+    torch.testing.assert_close(loss, torch.zeros(2, dtype=dtype), atol=1e-6, rtol=0)
+    assert torch.isfinite(pred.grad).all()
+
+
+@pytest.mark.parametrize("kind", ["iou", "giou"])
+def test_identical_tiny_boxes_give_zero_with_yoloxs_eps(kind):
+    # YOLOX's 1e-16 is far below a 1e-8 area; the guarded kinds' 1e-7 (torchvision's) is not
+    boxes = torch.tensor([DEGENERATE["tiny"][0]], dtype=torch.float64)
+    torch.testing.assert_close(box_iou_loss(boxes, boxes, kind), torch.zeros(1, dtype=torch.float64),
+                               atol=1e-7, rtol=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_empty_boxes_have_iou_zero(kind):
+    # two zero-size boxes at the same point: IoU is 0 (0 / 0 guarded), every penalty 0, so loss 1
+    loss = box_iou_loss(torch.tensor([[10.0, 20, 0, 0]]), torch.tensor([[10.0, 20, 0, 0]]), kind)
+    torch.testing.assert_close(loss, torch.ones(1))
+
+
+# YOLOv6's SIoU divides 0 by 0 at equal centres (its own test below); the plain CIoU takes atan(w / 0)
+# for a zero height (ours clamps the side; the finite test covers it)
+@pytest.mark.parametrize("kind,case", [
+    (kind, case) for kind in ("diou", "ciou", "eiou", "siou")
+    for case in ("same centre, other size", "disjoint far apart", "touching", "huge coordinates",
+                 "huge, disjoint", "zero width", "zero height")
+    if not (kind == "siou" and case.startswith("same centre")) and not (kind == "ciou" and "zero" in case)])
+def test_degenerate_pairs_match_references(kind, case):
+    p, t = DEGENERATE[case]
+    pred, target = torch.tensor([p], dtype=torch.float64), torch.tensor([t], dtype=torch.float64)
+    torch.testing.assert_close(box_iou_loss(pred, target, kind), REFERENCES[kind](pred, target),
+                               atol=1e-6, rtol=1e-6)
+
+
+def test_siou_at_equal_centres_is_iou_and_shape_cost():
+    pred = torch.tensor([[10.0, 20, 4, 6]], dtype=torch.float64)
+    target = torch.tensor([[10.0, 20, 8, 3]], dtype=torch.float64)
+    iou = (4 * 3) / (4 * 6 + 8 * 3 - 4 * 3)
+    shape = (1 - math.exp(-4 / 8)) ** 4 + (1 - math.exp(-3 / 6)) ** 4
+    torch.testing.assert_close(box_iou_loss(pred, target, "siou"), torch.tensor([1 - iou + shape / 2],
+                                                                                  dtype=torch.float64))
+
+
+# ---- shapes, reductions, errors, module ---------------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shapes_and_reductions(kind):
+    pred, target = random_pairs(24, 9, torch.float32)
+    flat = box_iou_loss(pred, target, kind)
+    assert flat.shape == (24,)
+    batched = box_iou_loss(pred.reshape(2, 3, 4, 4), target.reshape(2, 3, 4, 4), kind)
+    assert batched.shape == (2, 3, 4) and torch.equal(batched.reshape(-1), flat)
+    torch.testing.assert_close(box_iou_loss(pred, target, kind, "sum"), flat.sum())
+    torch.testing.assert_close(box_iou_loss(pred, target, kind, "mean"), flat.mean())
+    single = box_iou_loss(pred[0], target[0], kind)
+    assert single.shape == () and torch.equal(single, flat[0])
+    empty = torch.zeros(0, 4, requires_grad=True)
+    out = box_iou_loss(empty, torch.zeros(0, 4), kind)
+    assert out.shape == (0,)
+    total = box_iou_loss(empty, torch.zeros(0, 4), kind, "sum")
+    total.backward()
+    assert total.item() == 0 and empty.grad.shape == (0, 4)
+
+
+@pytest.mark.parametrize("call,pattern", [
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "wiou"), "kind must be one of.*'wiou'"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "IoU"), "kind must be one of"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(4, 4)), r"same shape.*\(3, 4\).*\(4, 4\)"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(1, 4)), r"same shape"),  # no broadcasting
+    (lambda: box_iou_loss(torch.zeros(3, 5), torch.zeros(3, 5)), r"\(\.\.\., 4\).*\(3, 5\)"),
+    (lambda: box_iou_loss(torch.zeros(3, 2), torch.zeros(3, 2)), r"\(\.\.\., 4\)"),
+    (lambda: box_iou_loss(torch.zeros(3, 4, dtype=torch.long), torch.zeros(3, 4)), "floating-point"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), reduction="avg"), "reduction"),
+    (lambda: BoxIoULoss("wiou"), "kind must be one of"),
+    (lambda: BoxIoULoss("ciou", reduction="avg"), "reduction"),
+])
+def test_bad_arguments_one_line(call, pattern):
+    with pytest.raises(ValueError, match=pattern) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_module(kind):
+    pred, target = random_pairs(40, 10, torch.float32)
+    for reduction in ("none", "mean", "sum"):
+        module = BoxIoULoss(kind, reduction=reduction)
+        assert torch.equal(module(pred, target), box_iou_loss(pred, target, kind, reduction))
+        assert f"kind={kind}" in repr(module) and f"reduction={reduction!r}" in repr(module)
+        assert module.kind == kind
+    assert torch.equal(BoxIoULoss()(pred, target), box_iou_loss(pred, target))  # YOLOX's default: iou
+    assert set(BOX_LOSS_KINDS) == set(KINDS)

@@ -55,9 +55,9 @@ class Setting:
         return f"Setting({self.name!r}, default={self.default!r})"
 
     def allowed(self):
-        """The allowed values, as the README and error messages say them."""
+        """The allowed values, as the README says them."""
         if self.choices:
-            return ", ".join(self.choices)
+            return ", ".join(f"{c} (YOLOX's)" if c == self.yolox else c for c in self.choices)
         return self.number.describe().replace("None (", "`none` (")
 
     def check(self, value):
@@ -155,9 +155,8 @@ def _literal(value):
 
 def settings_table():
     """The README's settings table, in Markdown."""
-    rows = ["| key | branch | default | YOLOX | allowed | meaning |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| key | branch | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
     for s in SETTINGS:
-        rows.append(f"| `{s.name}` | {s.branch} | {_literal(s.default)} | {_literal(s.yolox)} | "
-                    f"{s.allowed()} | {s.doc} |")
+        rows.append(f"| `{s.name}` | {s.branch} | {_literal(s.default)} | {s.allowed()} | {s.doc} |")
     return "\n".join(rows) + "\n"
 

@@ -22,7 +22,7 @@ __all__ = ["focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", 
 GAMMA = Number(0, doc="focusing parameter: larger down-weights easy examples more")
 ALPHA = Number(0, 1, doc="weight of positives (negatives get 1 - alpha)", none="no balancing")
 FOCAL_PARAMS = {"gamma": GAMMA, "alpha": ALPHA}
-QUALITY_FOCAL_PARAMS = {"beta": Number(0, doc="exponent of the distance |t - p|"), "alpha": ALPHA}
+QUALITY_FOCAL_PARAMS = {"beta": Number(0, doc="exponent of the distance between target and p"), "alpha": ALPHA}
 VARIFOCAL_PARAMS = {
     "alpha": Number(0, doc="weight of negatives", low_open=True),
     "gamma": Number(0, doc="exponent of p on negatives"),
@@ -65,9 +65,8 @@ def _quality_focal(x, t, beta, alpha, need_grad):
         return loss, None
     # d/dx = w [(p - t) + beta bce sign(p - t) p (1 - p) / |p - t|]; where p = t the second term
     # is 0 (sign 0), so dividing by a clamped |p - t| keeps it finite.
-    p.mul_(torch.sigmoid(x.neg())).mul_(beta).mul_(bce).mul_(d.sign()).div_(
-        a.clamp_(min=torch.finfo(a.dtype).tiny))
-    return loss, p.add_(d).mul_(weight)
+    p.mul_(torch.neg(x).sigmoid_()).mul_(bce).mul_(d.sign()).div_(a.clamp_(min=torch.finfo(a.dtype).tiny))
+    return loss, d.add_(p, alpha=beta).mul_(weight)
 
 
 def _varifocal(x, t, alpha, gamma, need_grad):
@@ -80,7 +79,7 @@ def _varifocal(x, t, alpha, gamma, need_grad):
     if not need_grad:
         return loss, None
     # positives: t (p - t). negatives (t = 0, bce = softplus(x)): alpha p**gamma (p + gamma (1 - p) bce)
-    negative = bce.mul_(torch.sigmoid(x.neg())).mul_(gamma).add_(p).mul_(weight)
+    negative = bce.mul_(torch.neg(x).sigmoid_()).mul_(gamma).add_(p).mul_(weight)
     return loss, torch.where(positive, p.sub_(t).mul_(t), negative)
 
 

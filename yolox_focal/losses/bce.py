@@ -16,12 +16,13 @@ def _bce_blur(x, t, alpha, need_grad):
     d = torch.sub(p, t)
     scale = 1 / (alpha + 1e-4)
     blur = torch.sub(d, 1).mul_(scale).exp_()  # exp((p - t - 1) / (alpha + 1e-4)), <= 1
-    loss = bce * torch.rsub(blur, 1)
+    fade = torch.rsub(blur, 1)
+    loss = bce * fade
     if not need_grad:
         return loss, None
-    # d/dx = (p - t)(1 - blur) - bce blur scale p (1 - p)
-    bce.mul_(blur).mul_(p).mul_(torch.sigmoid(x.neg())).mul_(scale)
-    return loss, d.mul_(blur.neg_().add_(1)).sub_(bce)
+    # d/dx = (p - t)(1 - blur) - scale bce blur p (1 - p)
+    bce.mul_(blur).mul_(p)
+    return loss, d.mul_(fade).addcmul_(bce, torch.neg(x).sigmoid_(), value=-scale)
 
 
 def bce_blur_loss(pred, target, alpha=0.05, reduction="none"):

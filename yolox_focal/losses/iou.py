@@ -46,46 +46,51 @@ def _yolox_iou(pred, target, giou):
 
 
 def _guarded(pred, target, kind):
-    (px, py, pw, ph), (tx, ty, tw, th) = pred.unbind(-1), target.unbind(-1)
-    inter_w = (torch.min(px + pw / 2, tx + tw / 2) - torch.max(px - pw / 2, tx - tw / 2)).clamp(min=0)
-    inter_h = (torch.min(py + ph / 2, ty + th / 2) - torch.max(py - ph / 2, ty - th / 2)).clamp(min=0)
-    inter = inter_w * inter_h
-    iou = inter / (pw * ph + tw * th - inter + EPS)
-    enclosing_w = torch.max(px + pw / 2, tx + tw / 2) - torch.min(px - pw / 2, tx - tw / 2)
-    enclosing_h = torch.max(py + ph / 2, ty + th / 2) - torch.min(py - ph / 2, ty - th / 2)
-    dx, dy = tx - px, ty - py
+    # x and y side by side, as contiguous (2, N) tensors: half the operations of one coordinate at
+    # a time, on contiguous memory
+    pred, target = pred.t().contiguous(), target.t().contiguous()
+    p_centre, p_size, t_centre, t_size = pred[:2], pred[2:], target[:2], target[2:]
+    p_half, t_half = p_size / 2, t_size / 2
+    p_lo, p_hi, t_lo, t_hi = p_centre - p_half, p_centre + p_half, t_centre - t_half, t_centre + t_half
+    inter_wh = (torch.min(p_hi, t_hi) - torch.max(p_lo, t_lo)).clamp_(min=0)
+    inter = inter_wh[0] * inter_wh[1]
+    iou = inter / (p_size[0] * p_size[1] + t_size[0] * t_size[1] - inter + EPS)
+    enclosing = torch.max(p_hi, t_hi) - torch.min(p_lo, t_lo)  # its width and height
+    offset = t_centre - p_centre
+    offset_sq = offset.square()
     if kind == "siou":
-        return 1 - iou + _siou_penalty(dx, dy, enclosing_w, enclosing_h, pw, ph, tw, th)
-    distance = (dx**2 + dy**2) / (enclosing_w**2 + enclosing_h**2 + EPS)
+        return _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size)
+    enclosing_sq = enclosing.square()
+    distance = offset_sq.sum(0) / (enclosing_sq.sum(0) + EPS)
     if kind == "diou":
         return 1 - iou + distance
     if kind == "eiou":
-        return (1 - iou + distance + (pw - tw) ** 2 / (enclosing_w**2 + EPS)
-                + (ph - th) ** 2 / (enclosing_h**2 + EPS))
+        return 1 - iou + distance + ((p_size - t_size).square_() / (enclosing_sq + EPS)).sum(0)
     # ciou. Widths and heights are clamped before their ratio: a zero-size box gets a finite aspect
     # (and no gradient through the clamped side) instead of atan(0 / 0).
-    aspect = torch.atan(tw.clamp(min=EPS) / th.clamp(min=EPS)) - torch.atan(pw.clamp(min=EPS) / ph.clamp(min=EPS))
+    p_size, t_size = p_size.clamp(min=EPS), t_size.clamp(min=EPS)
+    aspect = torch.atan(t_size[0] / t_size[1]) - torch.atan(p_size[0] / p_size[1])
     v = (4 / math.pi**2) * aspect**2
     with torch.no_grad():
         a = v / (1 - iou + v + EPS)
     return 1 - iou + distance + a * v
 
 
-def _siou_penalty(dx, dy, enclosing_w, enclosing_h, pw, ph, tw, th):
-    """Half the sum of SIoU's distance and shape costs; the angle cost shapes the distance cost."""
-    sigma = torch.sqrt(dx**2 + dy**2 + EPS**2)  # the EPS keeps d sqrt / d(dx) finite at equal centres
-    sin_x, sin_y = dx.abs() / sigma, dy.abs() / sigma
-    # the sine of the smaller angle to an axis: at most sqrt(2)/2, where arcsin's slope is finite
-    sin_alpha = torch.where(sin_x > math.sqrt(2) / 2, sin_y, sin_x)
-    angle_cost = torch.cos(torch.arcsin(sin_alpha) * 2 - math.pi / 2)
-    gamma = angle_cost - 2
-    rho_x = (dx / (enclosing_w + EPS)) ** 2
-    rho_y = (dy / (enclosing_h + EPS)) ** 2
-    distance_cost = 2 - torch.exp(gamma * rho_x) - torch.exp(gamma * rho_y)
-    omega_w = (pw - tw).abs() / torch.max(pw, tw).clamp(min=EPS)
-    omega_h = (ph - th).abs() / torch.max(ph, th).clamp(min=EPS)
-    shape_cost = (1 - torch.exp(-omega_w)) ** 4 + (1 - torch.exp(-omega_h)) ** 4
-    return 0.5 * (distance_cost + shape_cost)
+def _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size):
+    """1 - IoU + half the sum of SIoU's distance and shape costs (theta 4, as YOLOv6).
+
+    The angle cost, cos(2 arcsin(sin_alpha) - pi / 2) = sin(2 alpha) with alpha the smaller angle
+    of the centres' offset to an axis, is computed as 2 sin(alpha) cos(alpha) = 2 |dx| |dy| / sigma^2:
+    the same value as YOLOv6's arcsin and cosine, without their cost, and finite with a finite
+    gradient at equal centres (sigma^2 guarded by EPS^2).
+    """
+    side = offset.abs()
+    angle_cost = 2 * side[0] * side[1] / (offset_sq.sum(0) + EPS**2)
+    rho = offset_sq / (enclosing + EPS).square_()
+    distance_cost = 2 - torch.exp((angle_cost - 2) * rho).sum(0)
+    omega = (p_size - t_size).abs_() / torch.max(p_size, t_size).clamp(min=EPS)
+    shape_cost = (1 - torch.exp(-omega)).pow(4).sum(0)
+    return 1 - iou + 0.5 * (distance_cost + shape_cost)
 
 
 BOX_LOSS_KINDS = ("iou", "giou", "diou", "ciou", "eiou", "siou")

@@ -1,49 +1,86 @@
-"""Accuracy ablation: BCE against focal objectness on the demo data set, over several seeds.
+"""Accuracy ablation: which loss helps? Trains an exp once per variant and seed and compares each
+variant with YOLOX's losses, paired by seed.
 
-    python benchmarks/ablate.py [--seeds 0 1 2] [--variants bce focal ...] [--out benchmarks/ablation]
-                                [--device auto] [-b 16] [--opts key value ...]
+    python benchmarks/ablate.py [-f EXP] [--variants NAME ...] [--variant NAME KEY VALUE ...]
+                                [--seeds 0 1 2] [--out DIR] [--device auto] [-b 16] [--fp16]
+                                [--opts KEY VALUE ...] [--report-only]
 
-Every variant trains exps/demo/demo_focal.py with the same schedule and seeds, through
-tools/train.py (``--opts key value ...`` go to every run, e.g. ``--opts max_epoch 12``), and is
-evaluated with pycocotools after each epoch. Writes ``<out>/ablation.md`` (AP50:95, AP50 and
-AP_small of the last epoch: mean and standard deviation over seeds) and plots,
-``ablation_ap.png``, ``ablation_ap50.png`` and ``ablation_obj_loss.png`` (one line per variant, mean over seeds).
+A variant is a named set of loss settings on top of YOLOX's own losses (``yolox_settings()``), so
+each differs from the baseline ``yolox`` in exactly the keys it names: the built-in ones
+(``--list``) or your own, ``--variant NAME KEY VALUE ...`` (repeatable; any exp key may appear).
+Every variant trains ``-f EXP`` (default: the demo exp, exps/demo/demo_focal.py) with the same
+schedule and seeds through tools/train.py, which hands over to YOLOX's own trainer on CUDA
+(``--fp16`` then trains in mixed precision) and trains on the CPU elsewhere; ``--opts key value
+...`` go to every run, e.g. ``--opts max_epoch 12 no_aug_epochs 2``. Each run is evaluated with
+pycocotools as the exp schedules it.
 
-Run it again to resume: finished runs are kept, an interrupted run resumes from its last
-checkpoint.
+Writes ``<out>/ablation.md``: per variant, AP50:95, AP50 and AP_small of the last epoch (mean, sd
+and each seed) and the difference from ``yolox`` paired by seed, with a paired t-test saying
+whether it is distinguishable from seed noise; plus plots (``ablation_ap.png``, ``ablation_ap50.png``,
+``ablation_obj_loss.png``). Run it again to resume: finished runs are kept, an interrupted run
+resumes from its last checkpoint, and a run made with other settings is refused.
 """
 
 import argparse
 import json
+import math
+import platform
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-EXP = REPO / "exps" / "demo" / "demo_focal.py"
+DEMO_EXP = REPO / "exps" / "demo" / "demo_focal.py"
+BASELINE = "yolox"
 
-# name -> exp options; every variant runs the same exp, only these keys differ.
+# name -> the loss settings that differ from YOLOX's; the baseline changes nothing.
 VARIANTS = {
-    "bce": {"obj_loss": "bce"},
-    "focal": {"obj_loss": "focal", "focal_gamma": 1.5, "focal_alpha": 0.25},
-    "focal-g2": {"obj_loss": "focal", "focal_gamma": 2.0, "focal_alpha": 0.25},
-    "focal-g1.5-noalpha": {"obj_loss": "focal", "focal_gamma": 1.5, "focal_alpha": None},
-    "focal-w4": {"obj_loss": "focal", "focal_gamma": 1.5, "focal_alpha": 0.25, "obj_loss_weight": 4.0},
+    BASELINE: {},
+    "focal": {"obj_loss": "focal"},
+    "focal-g2": {"obj_loss": "focal", "focal_gamma": 2.0},
+    "focal-noalpha": {"obj_loss": "focal", "focal_alpha": None},
+    "focal-w4": {"obj_loss": "focal", "obj_loss_weight": 4.0},
+    "obj-qfocal": {"obj_loss": "qfocal"},
+    "obj-varifocal": {"obj_loss": "varifocal"},
+    "bce-blur": {"obj_loss": "bce_blur"},
+    "cls-focal": {"cls_loss": "focal"},
+    "cls-qfocal": {"cls_loss": "qfocal"},
+    "cls-varifocal": {"cls_loss": "varifocal"},
+    "smooth-0.1": {"cls_label_smoothing": 0.1},
+    "giou": {"box_loss": "giou"},
+    "diou": {"box_loss": "diou"},
+    "ciou": {"box_loss": "ciou"},
+    "eiou": {"box_loss": "eiou"},
+    "siou": {"box_loss": "siou"},
 }
+# The grid the README reports: the baseline and one change of each kind.
+DEFAULT_VARIANTS = [BASELINE, "focal", "focal-w4", "bce-blur", "cls-varifocal", "smooth-0.1", "ciou"]
 METRICS = ("ap50_95", "ap50", "ap_small")
+# two-sided 95 % critical values of Student's t, by degrees of freedom (1-10)
+T_CRITICAL = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+              10: 2.228}
+
+
+def variant_opts(variants, name):
+    """The exp options of a variant: YOLOX's loss settings, then the variant's own keys."""
+    from yolox_focal import yolox_settings
+
+    settings = dict(yolox_settings(), **variants[name])
+    return [str(v) for item in settings.items() for v in item]
 
 
 def run_dir(out, variant, seed):
     return out / f"{variant}-seed{seed}"
 
 
-def exp_settings(opts):
+def exp_settings(exp_file, opts):
     """The exp's values with ``opts`` merged: with -b, what a run's results depend on. Recorded so
-    that a change to exps/demo/demo_focal.py itself also keeps old runs out of new tables."""
+    that a change to the exp file itself also keeps old runs out of new tables."""
     from yolox.exp import get_exp
 
-    exp = get_exp(str(EXP))
+    exp = get_exp(str(exp_file))
     exp.merge(opts)
     plain = (bool, int, float, str, tuple, type(None))
     values = {k: v for k, v in vars(exp).items() if isinstance(v, plain) and k not in ("output_dir", "exp_name", "data_dir")}
@@ -71,24 +108,32 @@ def check_same_settings(directory, settings):
         record.write_text(json.dumps(settings) + "\n")
 
 
-def train(out, variant, seed, args):
-    """Train one run unless it finished; resume it if it was interrupted."""
+def train(out, variant, seed, args, progress=""):
+    """Train one run unless it finished; resume it if it was interrupted. Returns the seconds spent
+    training (0 for a kept run)."""
     directory = run_dir(out, variant, seed)
-    opts = [str(v) for item in VARIANTS[variant].items() for v in item] + ["seed", str(seed)] + args.opts
-    check_same_settings(directory, {"batch_size": args.batch_size, "opts": args.opts, "exp": exp_settings(opts)})
+    opts = variant_opts(args.variant_table, variant) + ["seed", str(seed)] + args.opts
+    settings = {"batch_size": args.batch_size, "opts": args.opts, "fp16": args.fp16,
+                "exp": exp_settings(args.exp_file, opts)}
+    check_same_settings(directory, settings)
     if (directory / "done").exists():
-        print(f"[ablate] {directory.name}: done, kept")
-        return
-    command = [sys.executable, str(REPO / "tools" / "train.py"), "-f", str(EXP),
+        print(f"[ablate] {progress}{directory.name}: done, kept")
+        return 0.0
+    command = [sys.executable, str(REPO / "tools" / "train.py"), "-f", str(args.exp_file),
                "-expn", directory.name, "-b", str(args.batch_size), "--device", args.device]
+    if args.fp16:
+        command.append("--fp16")
     checkpoint = directory / "latest_ckpt.pth"
     if checkpoint.exists():
         command += ["--resume", "-c", str(checkpoint)]
-        print(f"[ablate] {directory.name}: resuming from {checkpoint}")
+        print(f"[ablate] {progress}{directory.name}: resuming from {checkpoint}", flush=True)
     else:
-        print(f"[ablate] {directory.name}: training")
+        print(f"[ablate] {progress}{directory.name}: training", flush=True)
+    start = time.monotonic()
     subprocess.run(command + opts + ["output_dir", str(out)], check=True, cwd=REPO)
-    (directory / "done").touch()
+    spent = time.monotonic() - start
+    (directory / "done").write_text(json.dumps({"train_seconds": round(spent, 1)}) + "\n")
+    return spent
 
 
 def read_metrics(out, variant, seeds):
@@ -109,12 +154,35 @@ def mean_std(values):
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def summary_table(out, variants, seeds):
+def finals_of(out, variant, seeds):
+    """{seed: last-epoch record} of each finished run of a variant."""
+    return {seed: run[-1] for seed, run in read_metrics(out, variant, seeds).items() if run}
+
+
+def paired_difference(variant_finals, baseline_finals, metric):
+    """(mean, sd, n, distinguishable) of variant - baseline over the seeds both finished, with a
+    two-sided paired t-test at 95 %; None where fewer than two seeds pair up."""
+    pairs = [(variant_finals[s].get(metric), baseline_finals[s].get(metric))
+             for s in variant_finals if s in baseline_finals]
+    diffs = [v - b for v, b in pairs if v is not None and b is not None]
+    if len(diffs) < 2:
+        return None
+    mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
+    critical = T_CRITICAL.get(len(diffs) - 1, 1.96)
+    distinguishable = sd == 0 and mean != 0 or sd > 0 and abs(mean) / (sd / math.sqrt(len(diffs))) > critical
+    return mean, sd, len(diffs), distinguishable
+
+
+def describe(settings):
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "YOLOX's losses"
+
+
+def summary_table(out, variants, seeds, variant_table=VARIANTS):
     lines = ["| variant | settings | seeds | " + " | ".join(f"{m} (mean ± sd)" for m in METRICS)
              + " | ap50 per seed |",
              "|---|---|---|" + "---|" * len(METRICS) + "---|"]
     for variant in variants:
-        finals = {seed: run[-1] for seed, run in read_metrics(out, variant, seeds).items() if run}
+        finals = finals_of(out, variant, seeds)
         if not finals:
             continue
         cells = []
@@ -123,8 +191,30 @@ def summary_table(out, variants, seeds):
             cells.append("n/a" if mean is None else f"{mean:.4f} ± {sd:.4f}")
         per_seed = ", ".join(f"{seed}: " + ("n/a" if f.get("ap50") is None else f"{f['ap50']:.3f}")
                              for seed, f in finals.items())
-        settings = ", ".join(f"{k}={v}" for k, v in VARIANTS[variant].items())
-        lines.append(f"| {variant} | {settings} | {len(finals)} | " + " | ".join(cells) + f" | {per_seed} |")
+        lines.append(f"| {variant} | {describe(variant_table[variant])} | {len(finals)} | " + " | ".join(cells)
+                     + f" | {per_seed} |")
+    return "\n".join(lines)
+
+
+def difference_table(out, variants, seeds):
+    """Each variant minus the baseline, paired by seed, and whether that is more than seed noise."""
+    baseline = finals_of(out, BASELINE, seeds)
+    lines = [f"| variant | " + " | ".join(f"{m} - {BASELINE} (mean ± sd)" for m in METRICS) + " | verdict |",
+             "|---|" + "---|" * len(METRICS) + "---|"]
+    for variant in variants:
+        if variant == BASELINE:
+            continue
+        results = [paired_difference(finals_of(out, variant, seeds), baseline, m) for m in METRICS]
+        if results[0] is None:
+            continue
+        cells = ["n/a" if r is None else f"{r[0]:+.4f} ± {r[1]:.4f}" + (" *" if r[3] else "") for r in results]
+        marked = [m for m, r in zip(METRICS, results) if r is not None and r[3]]
+        if marked:
+            verdict = "distinguishable from seed noise on " + ", ".join(
+                f"{m} ({'better' if r[0] > 0 else 'worse'})" for m, r in zip(METRICS, results) if r and r[3])
+        else:
+            verdict = f"not distinguishable from seed noise ({results[0][2]} paired seeds)"
+        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {verdict} |")
     return "\n".join(lines)
 
 
@@ -153,29 +243,82 @@ def plot(out, variants, seeds, key, ylabel, filename):
     plt.close(fig)
 
 
+def parse_variants(specs):
+    """--variant NAME KEY VALUE ... -> {name: {key: value}}; values stay strings (the exp parses them)."""
+    table = dict(VARIANTS)
+    for spec in specs:
+        if len(spec) < 3 or len(spec) % 2 == 0:
+            sys.exit(f"ablate: --variant takes a name, then key value pairs; got {' '.join(spec)}")
+        name, pairs = spec[0], spec[1:]
+        if name in VARIANTS:
+            sys.exit(f"ablate: --variant {name}: that is a built-in variant's name; choose another")
+        table[name] = dict(zip(pairs[0::2], pairs[1::2]))
+    return table
+
+
+def progress_line(done, total, spent):
+    """'[run 4/21, 3 done, ~1h05m left]' from the mean time of the runs trained so far."""
+    left = total - done
+    if not spent or not left:
+        return f"[run {done + 1}/{total}] "
+    eta = statistics.fmean(spent) * left
+    return f"[run {done + 1}/{total}, {done} done, ~{int(eta // 3600)}h{int(eta % 3600 // 60):02d}m left] "
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-f", "--exp-file", type=Path, default=DEMO_EXP, help="exp file (default: the demo exp)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                        help=f"variants to train (default: {' '.join(DEFAULT_VARIANTS)}, plus every --variant)")
+    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME KEY VALUE",
+                        help="a variant of your own: a name, then loss settings (or any exp key) and values")
+    parser.add_argument("--list", action="store_true", help="list the built-in variants and exit")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "ablation")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--fp16", action="store_true", help="mixed precision (CUDA only; ignored on the CPU)")
     parser.add_argument("-b", "--batch-size", type=int, default=16)
     parser.add_argument("--report-only", action="store_true", help="only rebuild table and plots")
     parser.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
                         help="exp options for every run, e.g. --opts max_epoch 12 no_aug_epochs 2")
     args = parser.parse_args()
-    args.out = args.out.resolve()
+    args.variant_table = parse_variants(args.variant)
+    if args.list:
+        for name, settings in VARIANTS.items():
+            print(f"{name:15s} {describe(settings)}")
+        return
+    if args.variants is None:
+        args.variants = DEFAULT_VARIANTS + [spec[0] for spec in args.variant]
+    unknown = [v for v in args.variants if v not in args.variant_table]
+    if unknown:
+        sys.exit(f"ablate: unknown variant {unknown[0]!r}; see --list, or define it with --variant")
+    if not args.exp_file.is_file():
+        sys.exit(f"ablate: exp file not found: {args.exp_file}")
+    args.exp_file, args.out = args.exp_file.resolve(), args.out.resolve()
+    started = time.monotonic()
     if not args.report_only:
-        for seed in args.seeds:  # seed-major: an early stop still leaves every variant comparable
-            for variant in args.variants:
-                train(args.out, variant, seed, args)
-    table = summary_table(args.out, args.variants, args.seeds)
-    (args.out / "ablation.md").write_text(table + "\n")
+        runs = [(seed, variant) for seed in args.seeds for variant in args.variants]  # seed-major: an early
+        spent = []                                                                     # stop leaves seeds comparable
+        for done, (seed, variant) in enumerate(runs):
+            seconds = train(args.out, variant, seed, args, progress_line(done, len(runs), spent))
+            if seconds:
+                spent.append(seconds)
+    report = "\n\n".join([
+        summary_table(args.out, args.variants, args.seeds, args.variant_table),
+        difference_table(args.out, args.variants, args.seeds)
+        + "\n\n`*`: the paired t-test (two-sided, 95 %) says the difference is larger than seed noise.",
+        f"exp: {args.exp_file.relative_to(REPO) if args.exp_file.is_relative_to(REPO) else args.exp_file}; "
+        f"-b {args.batch_size}; --opts {' '.join(args.opts) or '(none)'}; seeds {' '.join(map(str, args.seeds))}; "
+        f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores; training time recorded per run in "
+        "each run's `done` file",
+    ])
+    (args.out / "ablation.md").write_text(report + "\n")
     plot(args.out, args.variants, args.seeds, "ap50_95", "COCO AP50:95", "ablation_ap.png")
     plot(args.out, args.variants, args.seeds, "ap50", "COCO AP50", "ablation_ap50.png")
     plot(args.out, args.variants, args.seeds, "obj_loss", "objectness loss", "ablation_obj_loss.png")
-    print(table)
-    print(f"\nwrote {args.out / 'ablation.md'}, ablation_ap.png, ablation_ap50.png, ablation_obj_loss.png")
+    print(report)
+    print(f"\nwrote {args.out / 'ablation.md'}, ablation_ap.png, ablation_ap50.png, ablation_obj_loss.png "
+          f"({time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":

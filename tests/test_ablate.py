@@ -25,24 +25,53 @@ def write_run(out, variant, seed, ap50s, done=True):
 
 
 def test_table_is_mean_and_spread_of_last_epochs_of_finished_runs(tmp_path):
-    write_run(tmp_path, "bce", 0, [0.1, 0.3])
-    write_run(tmp_path, "bce", 1, [0.1, 0.5])
-    write_run(tmp_path, "bce", 2, [0.9, 0.9], done=False)  # interrupted: left out of the means
+    write_run(tmp_path, "yolox", 0, [0.1, 0.3])
+    write_run(tmp_path, "yolox", 1, [0.1, 0.5])
+    write_run(tmp_path, "yolox", 2, [0.9, 0.9], done=False)  # interrupted: left out of the means
     write_run(tmp_path, "focal", 0, [0.05, 0.2])
-    table = ablate.summary_table(tmp_path, ["bce", "focal", "focal-w4"], [0, 1, 2])
+    table = ablate.summary_table(tmp_path, ["yolox", "focal", "focal-w4"], [0, 1, 2])
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
-    assert set(rows) == {"bce", "focal"}  # focal-w4 has no finished run
-    assert rows["bce"][1] == "2"
-    assert rows["bce"][3] == "0.4000 ± 0.1414"  # AP50 of epoch 2 over seeds 0 and 1
-    assert rows["bce"][5] == "0: 0.300, 1: 0.500"
+    assert set(rows) == {"yolox", "focal"}  # focal-w4 has no finished run
+    assert rows["yolox"][0] == "YOLOX's losses" and rows["focal"][0] == "obj_loss=focal"
+    assert rows["yolox"][1] == "2"
+    assert rows["yolox"][3] == "0.4000 ± 0.1414"  # AP50 of epoch 2 over seeds 0 and 1
+    assert rows["yolox"][5] == "0: 0.300, 1: 0.500"
     assert rows["focal"][3] == "0.2000 ± 0.0000"
 
 
+def test_differences_are_paired_by_seed_and_judged_against_seed_noise(tmp_path):
+    for seed, ap in enumerate([0.30, 0.10, 0.50]):  # seeds vary a lot ...
+        write_run(tmp_path, "yolox", seed, [ap])
+        write_run(tmp_path, "ciou", seed, [ap + 0.02 + 0.001 * seed])  # ... ciou is steadily ahead
+        write_run(tmp_path, "giou", seed, [ap + (0.05, -0.06, 0.02)[seed]])  # giou: up and down
+    write_run(tmp_path, "diou", 0, [0.9])  # one seed: nothing to pair
+    table = ablate.difference_table(tmp_path, ["yolox", "ciou", "giou", "diou"], [0, 1, 2])
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
+    assert set(rows) == {"ciou", "giou"}
+    assert rows["ciou"][1] == "+0.0210 ± 0.0010 *"  # AP50
+    assert rows["ciou"][3].startswith("distinguishable from seed noise on") and "ap50 (better)" in rows["ciou"][3]
+    assert rows["giou"][1].startswith("+0.0033 ± ") and not rows["giou"][1].endswith("*")
+    assert rows["giou"][3] == "not distinguishable from seed noise (3 paired seeds)"
+
+
+def test_own_variants_and_progress():
+    table = ablate.parse_variants([["lr2", "basic_lr_per_img", "0.002", "box_loss", "ciou"]])
+    assert table["lr2"] == {"basic_lr_per_img": "0.002", "box_loss": "ciou"} and "focal" in table
+    opts = ablate.variant_opts(table, "lr2")
+    assert opts[opts.index("box_loss") + 1] == "ciou" and opts[opts.index("obj_loss") + 1] == "bce"
+    with pytest.raises(SystemExit, match="built-in variant"):
+        ablate.parse_variants([["focal", "obj_loss", "bce"]])
+    with pytest.raises(SystemExit, match="key value pairs"):
+        ablate.parse_variants([["odd", "box_loss"]])
+    assert ablate.progress_line(0, 21, []) == "[run 1/21] "
+    assert ablate.progress_line(3, 21, [300.0, 360.0, 330.0]) == "[run 4/21, 3 done, ~1h39m left] "
+
+
 def test_report_only_writes_table_and_plots(tmp_path):
-    write_run(tmp_path, "bce", 0, [0.1, 0.3])
+    write_run(tmp_path, "yolox", 0, [0.1, 0.3])
     write_run(tmp_path, "focal", 0, [0.05, 0.2])
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "ablate.py"), "--report-only", "--out", str(tmp_path),
-                    "--variants", "bce", "focal", "--seeds", "0"], check=True, capture_output=True)
+                    "--variants", "yolox", "focal", "--seeds", "0"], check=True, capture_output=True)
     assert "| focal |" in (tmp_path / "ablation.md").read_text()
     for name in ("ablation_ap.png", "ablation_ap50.png", "ablation_obj_loss.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
@@ -57,19 +86,22 @@ def test_a_run_resumes_only_with_its_own_settings(tmp_path):
 
 
 def test_a_finished_run_of_another_exp_is_not_kept(tmp_path):
-    args = ablate.argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu")
-    opts = ["obj_loss", "focal", "focal_gamma", "1.5", "focal_alpha", "0.25", "seed", "0", "max_epoch", "12"]
-    exp = ablate.exp_settings(opts)
+    args = ablate.argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
+                                     exp_file=ablate.DEMO_EXP, variant_table=ablate.VARIANTS)
+    opts = ablate.variant_opts(ablate.VARIANTS, "focal") + ["seed", "0", "max_epoch", "12"]
+    exp = ablate.exp_settings(ablate.DEMO_EXP, opts)
     assert exp["max_epoch"] == 12 and exp["seed"] == 0 and exp["obj_loss"] == "focal"
     directory = ablate.run_dir(tmp_path, "focal", 0)
     directory.mkdir()
     (directory / "done").touch()
     before = dict(exp, basic_lr_per_img=exp["basic_lr_per_img"] / 2)  # the exp file has changed since
-    (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "exp": before}))
+    (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "fp16": False,
+                                                         "exp": before}))
     with pytest.raises(SystemExit, match=r"other settings \(basic_lr_per_img: "):
         ablate.train(tmp_path, "focal", 0, args)
     (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts}))  # older record
     with pytest.raises(SystemExit, match="exp values: not recorded"):
         ablate.train(tmp_path, "focal", 0, args)
-    (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "exp": exp}))
-    ablate.train(tmp_path, "focal", 0, args)  # same settings, finished: kept, nothing trained
+    (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "fp16": False,
+                                                         "exp": exp}))
+    assert ablate.train(tmp_path, "focal", 0, args) == 0.0  # same settings, finished: kept, nothing trained

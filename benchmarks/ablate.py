@@ -130,7 +130,10 @@ def train(out, variant, seed, args, progress=""):
     else:
         print(f"[ablate] {progress}{directory.name}: training", flush=True)
     start = time.monotonic()
-    subprocess.run(command + opts + ["output_dir", str(out)], check=True, cwd=REPO)
+    result = subprocess.run(command + opts + ["output_dir", str(out)], cwd=REPO)
+    if result.returncode:
+        sys.exit(f"ablate: {directory.name} failed (tools/train.py exit status {result.returncode}, its "
+                 "message is above); fix that and run the same command again to resume")
     spent = time.monotonic() - start
     (directory / "done").write_text(json.dumps({"train_seconds": round(spent, 1)}) + "\n")
     return spent

@@ -63,7 +63,7 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
     logger.info("\n" + (summary or ""))  # in val_log.txt and on the terminal, per-class table included
     figures = parse_coco_summary(summary)
     print("\n" + tabulate([[checkpoint_path, format_ap(ap50_95), format_ap(ap50), format_ap(figures.get("ap_small"))]],
-                          headers=["checkpoint", "AP50:95", "AP50", "AP_small"], disablenumparse=True))
+                          headers=["checkpoint", "AP50:95", "AP50", "AP_small"], floatfmt=".4f"))
     print(f"log: {os.path.join(folder, 'val_log.txt')}")
     return ap50_95, ap50
 

@@ -58,7 +58,7 @@ def print_summary(trainer):
     evaluated = [r for r in records if "ap50_95" in r]
     rows = [[f"epoch {r['epoch']}", format_ap(r["ap50_95"]), format_ap(r["ap50"]), format_ap(r.get("ap_small"))]
             for r in evaluated[-3:]]
-    print("\n" + tabulate(rows, headers=["eval (val)", "AP50:95", "AP50", "AP_small"], disablenumparse=True))
+    print("\n" + tabulate(rows, headers=["eval (val)", "AP50:95", "AP50", "AP_small"], floatfmt=".4f"))
     folder = trainer.file_name
     print(f"\nbest AP50:95 {format_ap(float(trainer.best_ap))}")
     checkpoints = [os.path.join(folder, f"{n}_ckpt.pth") for n in ("best", "latest")]

@@ -48,7 +48,7 @@ def per_class_table(per_class):
     """``{name: (ap50_95, ap50) or None}`` as a table; None (no objects of the class) reads "-"."""
     rows = [[name, *(("-", "-") if figures is None else map(format_ap, figures))]
             for name, figures in per_class.items()]
-    return tabulate(rows, headers=["class", "AP50:95", "AP50"], disablenumparse=True)
+    return tabulate(rows, headers=["class", "AP50:95", "AP50"], floatfmt=".4f")
 
 
 def coco_per_class(evaluation, class_names):

@@ -35,7 +35,8 @@ class Findings:
         self._errors, self._warnings = {}, {}
 
     def error(self, path, kind, entry, problem, fix):
-        self._errors.setdefault((path, kind), []).append(f"{path}: {entry}: {problem}; {fix}")
+        # grouped by folder: VOC keeps one XML file per image, so a repeated mistake spans many files
+        self._errors.setdefault((os.path.dirname(path), kind), []).append(f"{path}: {entry}: {problem}; {fix}")
 
     def warn(self, path, kind, what):
         """``what`` reads after a count: '3 images without objects (trained on as background)'."""
@@ -50,7 +51,7 @@ class Findings:
         for (path, kind), found in self._errors.items():
             lines.extend(found[:SHOWN_PER_KIND])
             if len(found) > SHOWN_PER_KIND:
-                lines.append(f"{path}: {len(found) - SHOWN_PER_KIND} more like the above ({kind})")
+                lines.append(f"{path or '.'}: {len(found) - SHOWN_PER_KIND} more like the above ({kind})")
         return lines
 
     def warning_lines(self):
@@ -326,7 +327,8 @@ def _check_voc_xml(xml, list_file, known, findings, for_eval):
         name = _text(obj, "name")
         entry = f"object {index + 1} ({name})"
         if name not in known:
-            findings.error(xml, "class", entry, f"class name {name!r} is not in the exp's class_names",
+            findings.error(xml, "class", entry, f"class name {name!r} is not in the exp's class_names "
+                           f"({', '.join(sorted(known))})",
                            "add it to class_names (and num_classes) or fix the name")
             continue
         box = obj.find("bndbox")
@@ -409,6 +411,8 @@ def check_exp_data(exp, splits, open_images=False, demo_hint=None):
                 raise DataError(f"annotation file not found: {spec['annotation']}; "
                                 + (demo_hint or "put the split's COCO JSON there or set train_ann / val_ann in the exp"))
             found = check_coco_split(spec["annotation"], spec["image_dir"], exp.num_classes, findings, open_images)
+            if found and getattr(exp, "class_names", None) is not None:
+                _check_class_names(spec["annotation"], tuple(exp.class_names), found["categories"], findings)
             if found:
                 categories[spec["split"]] = (spec["annotation"], found.pop("categories"))
                 counts[spec["split"]] = found
@@ -419,12 +423,20 @@ def check_exp_data(exp, splits, open_images=False, demo_hint=None):
     _check_same_categories(categories, findings)
     if findings.has_errors:
         raise DataError("\n".join(findings.error_lines()))
-    if getattr(exp, "data_format", "coco") == "voc":
+    if getattr(exp, "class_names", None) is not None:
         class_names = list(exp.class_names)
     else:
         _, names = next(iter(categories.values()), (None, {}))
         class_names = [names[k] for k in sorted(names)]  # YOLOX's class index order
     return DataReport(findings.warning_lines(), counts, class_names)
+
+
+def _check_class_names(path, class_names, categories, findings):
+    """An exp's class_names (the demo's labels) must name the categories in YOLOX's class order."""
+    in_file = tuple(categories[k] for k in sorted(categories))
+    if class_names != in_file:
+        findings.error(path, "class names", "categories", f"named {list(in_file)} (in order of id) but the exp's "
+                       f"class_names are {list(class_names)}", f"set class_names = {in_file!r} in the exp")
 
 
 def _check_same_categories(categories, findings):

@@ -1,5 +1,7 @@
 """Each mistake a user can make with the tools gets one line naming the problem and the fix."""
 
+import shutil
+
 import pytest
 import torch
 from yolox.exp import get_exp
@@ -22,6 +24,13 @@ def test_missing_data_directory(tmp_path):
     line = error_line(run_tool("train.py", "-f", EXP, "data_dir", tmp_path / "nowhere", check=False))
     assert f"data directory not found: {tmp_path / 'nowhere'}" in line
     assert "python tools/make_demo_data.py" in line
+
+
+def test_missing_coco_directory_of_ones_own_exp_names_datadir_settings(tmp_path):
+    result = run_tool("check_data.py", "-f", REPO / "exps" / "yolox_s_focal.py", check=False)
+    line = error_line(result)
+    assert "data directory not found:" in line and "YOLOX_DATADIR" in line and "set data_dir in the exp" in line
+    assert "make_demo_data" not in line  # the demo data is only for the demo exps
 
 
 def test_missing_annotation_file(tmp_path):
@@ -92,15 +101,69 @@ def test_missing_checkpoint(data):
     assert f"checkpoint not found: {data / 'none.pth'}" in line
 
 
-def test_training_that_diverges(data):
+@pytest.mark.parametrize("option, value, expected", [
+    ("max_epoch", "ten", "exp option max_epoch takes a whole number, got 'ten'"),
+    ("basic_lr_per_img", "fast", "exp option basic_lr_per_img takes a number, got 'fast'"),
+    ("input_size", "320", "exp option input_size takes a tuple like (320, 320), got '320'"),
+])
+def test_exp_option_of_the_wrong_type(option, value, expected):
+    assert error_line(run_tool("train.py", "-f", EXP, option, value, check=False)) == f"error: {expected}"
+
+
+def test_batch_size_below_one():
+    assert error_line(run_tool("eval.py", "-f", EXP, "-b", "0", check=False)) == \
+        "error: -b 0: the batch size must be 1 or more"
+
+
+def test_max_epoch_not_above_no_aug_epochs(data, tmp_path):
+    line = error_line(run_tool("train.py", "-f", EXP, "--device", "cpu", "data_dir", data / "data",
+                               "output_dir", tmp_path / "out", "max_epoch", "3", "no_aug_epochs", "3", check=False))
+    assert "max_epoch 3 is not above no_aug_epochs 3: mosaic would be off from the first epoch" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def one_epoch(data):
+    """A run with a checkpoint after epoch 1, for failures in a resumed epoch 2 to leave intact."""
+    out = data / "trained"
+    run_tool("train.py", "-f", EXP, "-b", "4", "--device", "cpu", "-expn", "run", "data_dir", data / "data",
+             "output_dir", out, *TINY, "max_epoch", "1", "eval_interval", "5")
+    return out / "run" / "latest_ckpt.pth"
+
+
+def resume(one_epoch, tmp_path, data_dir, *opts, max_epoch=2):
+    folder = tmp_path / "out" / "run"
+    folder.mkdir(parents=True)
+    shutil.copy(one_epoch, folder / "latest_ckpt.pth")
+    result = run_tool("train.py", "-f", EXP, "-b", "4", "--device", "cpu", "-expn", "run", "--resume",
+                      "data_dir", data_dir, "output_dir", tmp_path / "out", *TINY, "max_epoch", str(max_epoch), *opts,
+                      check=False)
+    return error_line(result), folder / "latest_ckpt.pth"
+
+
+def assert_intact(checkpoint, epochs=(1,)):
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert saved["start_epoch"] in epochs
+    assert all(torch.isfinite(w).all() for w in saved["model"].values() if w.is_floating_point())
+
+
+def test_training_that_diverges(data, one_epoch, tmp_path):
     # A learning rate far too high: NaN weights would otherwise fail deep in YOLOX's label assignment.
-    line = error_line(run_tool("train.py", "-f", EXP, "-b", "4", "--device", "cpu", "-expn", "diverged",
-                               "data_dir", data / "data", "output_dir", data / "out", *TINY, "max_epoch", "4",
-                               "basic_lr_per_img", "1000", check=False))
+    line, checkpoint = resume(one_epoch, tmp_path, data / "data", "basic_lr_per_img", "1000", "eval_interval", "5",
+                              max_epoch=4)
     assert "training diverged at epoch" in line and "not finite" in line
     assert "lower basic_lr_per_img (now 1000)" in line
-    checkpoint = data / "out" / "diverged" / "latest_ckpt.pth"
-    if checkpoint.exists():  # named by the message, and never overwritten with NaN weights
-        assert str(checkpoint) in line
-        weights = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"].values()
-        assert all(torch.isfinite(w).all() for w in weights if w.is_floating_point())
+    assert str(checkpoint) in line  # named by the message, and never overwritten with NaN weights
+    assert_intact(checkpoint, epochs=(1, 2, 3))  # from an epoch before the one that diverged
+
+
+def test_image_that_fails_to_decode_mid_run(data, one_epoch, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(data / "data", copy)
+    broken = copy / "train2017" / "000000000003.jpg"
+    broken.write_bytes(b"not a jpeg")  # passes the annotation check; fails when YOLOX loads it
+    line, checkpoint = resume(one_epoch, tmp_path, copy)
+    assert f"cannot read image {broken} (missing, or not a decodable image) at epoch 2" in line
+    assert "check_data.py -f EXP --images" in line
+    assert f"the last checkpoint, intact, is {checkpoint}" in line
+    assert_intact(checkpoint)

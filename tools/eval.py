@@ -17,6 +17,7 @@ from tabulate import tabulate
 from yolox.tools.eval import main as yolox_eval_main
 from yolox.tools.eval import make_parser
 
+from yolox_focal.ap_report import format_ap
 from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, launch_on_gpus, load_checkpoint,
                              main_guard, start_tool)
 
@@ -25,6 +26,12 @@ allow_numpy_scalars_in_checkpoints()
 
 
 def apply_test_flags(exp, args):
+    if args.conf is not None and not 0 <= args.conf <= 1:
+        raise UsageError(f"--conf {args.conf}: a confidence threshold lies in [0, 1] (0.001 for AP)")
+    if args.nms is not None and not 0 < args.nms <= 1:
+        raise UsageError(f"--nms {args.nms}: an IoU threshold lies in (0, 1] (YOLOX uses 0.65)")
+    if args.tsize is not None and (args.tsize < 32 or args.tsize % 32):
+        raise UsageError(f"--tsize {args.tsize}: the test size must be a multiple of 32 (YOLOX's largest stride)")
     if args.conf is not None:
         exp.test_conf = args.conf
     if args.nms is not None:
@@ -36,7 +43,7 @@ def apply_test_flags(exp, args):
 def evaluate_on_cpu(exp, args, checkpoint_path):
     from yolox.utils import fuse_model, setup_logger
 
-    from yolox_focal.cpu import CPUCOCOEvaluator, parse_coco_summary
+    from yolox_focal.cpu import parse_coco_summary, to_cpu_evaluator
 
     if args.trt or args.speed:
         raise UsageError("--trt and --speed need CUDA; drop them for a CPU evaluation")
@@ -46,20 +53,17 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
     folder = os.path.join(exp.output_dir, args.experiment_name)
     os.makedirs(folder, exist_ok=True)
     setup_logger(folder, distributed_rank=0, filename="val_log.txt", mode="a")
-    apply_test_flags(exp, args)
     model = exp.get_model()
     load_checkpoint(checkpoint_path, model)
     model.eval()
     if args.fuse:
         model = fuse_model(model)
-    evaluator = CPUCOCOEvaluator.convert(exp.get_evaluator(args.batch_size, False, args.test, args.legacy))
-    evaluator.per_class_AP = evaluator.per_class_AR = True
+    evaluator = to_cpu_evaluator(exp.get_evaluator(args.batch_size, False, args.test, args.legacy))
     ap50_95, ap50, summary = evaluator.evaluate(model)
-    logger.info("\n" + (summary or ""))
+    logger.info("\n" + (summary or ""))  # in val_log.txt and on the terminal, per-class table included
     figures = parse_coco_summary(summary)
-    print("\n" + tabulate([[checkpoint_path, f"{ap50_95:.4f}", f"{ap50:.4f}",
-                            f"{figures.get('ap_small', float('nan')):.4f}"]],
-                          headers=["checkpoint", "AP50:95", "AP50", "AP_small"]))
+    print("\n" + tabulate([[checkpoint_path, format_ap(ap50_95), format_ap(ap50), format_ap(figures.get("ap_small"))]],
+                          headers=["checkpoint", "AP50:95", "AP50", "AP_small"], floatfmt=".4f"))
     print(f"log: {os.path.join(folder, 'val_log.txt')}")
     return ap50_95, ap50
 
@@ -67,6 +71,7 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
 def main():
     args, exp, device = start_tool(
         make_parser(), "Evaluate a YOLOX checkpoint on GPUs (YOLOX's evaluator) or on the CPU.", splits=("val",))
+    apply_test_flags(exp, args)  # before any work, and for YOLOX's evaluator too
     checkpoint = args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "best_ckpt.pth")
     if device == "cuda":
         if not (args.speed or args.trt):

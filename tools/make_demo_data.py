@@ -3,6 +3,7 @@
 
     python tools/make_demo_data.py                 # datasets/demo: 400 train + 100 val at 320 px
     python tools/make_demo_data.py --out /tmp/d --train-images 40 --val-images 10 --seed 3
+    python tools/make_demo_data.py --format voc    # datasets/demo_voc: the same data in VOC's layout
 """
 
 import argparse
@@ -11,7 +12,7 @@ import os
 import shutil
 
 from yolox_focal.cli import UsageError, main_guard
-from yolox_focal.demo_data import demo_data_ready, make_demo_data
+from yolox_focal.demo_data import VOC_SETS, demo_data_ready, make_demo_data, make_demo_voc_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULTS = {name: p.default for name, p in inspect.signature(make_demo_data).parameters.items()}  # one source
@@ -19,7 +20,9 @@ DEFAULTS = {name: p.default for name, p in inspect.signature(make_demo_data).par
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(REPO, "datasets", "demo"), help="data directory")
+    parser.add_argument("--out", help="data directory (default: datasets/demo, or datasets/demo_voc for VOC)")
+    parser.add_argument("--format", choices=["coco", "voc"], default="coco",
+                        help="coco: YOLOX's COCO layout (exps/demo/demo_focal.py); voc: VOC2007's (exps/demo/demo_voc.py)")
     parser.add_argument("--train-images", type=int, default=DEFAULTS["train_images"])
     parser.add_argument("--val-images", type=int, default=DEFAULTS["val_images"])
     parser.add_argument("--size", type=int, default=DEFAULTS["size"], help="image side in px, a multiple of 32")
@@ -28,7 +31,11 @@ def main():
     parser.add_argument("--if-missing", action="store_true", help="do nothing if the data set exists")
     parser.add_argument("--force", action="store_true", help="replace an existing data set")
     args = parser.parse_args()
-    if demo_data_ready(args.out):
+    voc = args.format == "voc"
+    args.out = args.out or os.path.join(REPO, "datasets", "demo_voc" if voc else "demo")
+    ready = (os.path.isfile(os.path.join(args.out, "VOC" + VOC_SETS["val"][0], "ImageSets", "Main",
+                                         VOC_SETS["val"][1] + ".txt")) if voc else demo_data_ready(args.out))
+    if ready:
         if args.if_missing:
             print(f"demo data already in {args.out}")
             return
@@ -36,7 +43,7 @@ def main():
             raise UsageError(f"{args.out} already holds a data set; add --force to replace it")
         shutil.rmtree(args.out)
     try:
-        paths = make_demo_data(args.out, args.train_images, args.val_images, args.size,
+        paths = (make_demo_voc_data if voc else make_demo_data)(args.out, args.train_images, args.val_images, args.size,
                                args.max_objects, args.seed)
     except ValueError as error:
         raise UsageError(str(error)) from None

@@ -20,6 +20,7 @@ from tabulate import tabulate
 from yolox.tools.train import main as yolox_train_main
 from yolox.tools.train import make_parser
 
+from yolox_focal.ap_report import format_ap
 from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, launch_on_gpus, load_checkpoint,
                              main_guard, start_tool)
 
@@ -55,11 +56,11 @@ def print_summary(trainer):
         with open(trainer.metrics_path) as f:
             records = [json.loads(line) for line in f if line.strip()]
     evaluated = [r for r in records if "ap50_95" in r]
-    rows = [[f"epoch {r['epoch']}", f"{r['ap50_95']:.4f}", f"{r['ap50']:.4f}",
-             f"{r.get('ap_small', float('nan')):.4f}"] for r in evaluated[-3:]]
-    print("\n" + tabulate(rows, headers=["COCO eval (val)", "AP50:95", "AP50", "AP_small"]))
+    rows = [[f"epoch {r['epoch']}", format_ap(r["ap50_95"]), format_ap(r["ap50"]), format_ap(r.get("ap_small"))]
+            for r in evaluated[-3:]]
+    print("\n" + tabulate(rows, headers=["eval (val)", "AP50:95", "AP50", "AP_small"], floatfmt=".4f"))
     folder = trainer.file_name
-    print(f"\nbest AP50:95 {trainer.best_ap:.4f}")
+    print(f"\nbest AP50:95 {format_ap(float(trainer.best_ap))}")
     checkpoints = [os.path.join(folder, f"{n}_ckpt.pth") for n in ("best", "latest")]
     print("checkpoints: " + ", ".join(p for p in checkpoints if os.path.isfile(p)))
     print(f"logs: {os.path.join(folder, 'train_log.txt')}, {trainer.metrics_path}, "

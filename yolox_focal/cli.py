@@ -1,32 +1,56 @@
 """What tools/train.py and tools/eval.py share: loading the exp, picking the device, and checking
 the inputs up front so that a mistake costs one clear line instead of a traceback mid-run."""
 
+import ast
 import importlib
+import inspect
 import os
 import sys
 
 import torch
 from loguru import logger
 
+from .data_check import check_exp_data, unreadable_image_in
+from .errors import FixableError
+from .fit_settings import fit_loader_workers, fit_training_settings
+
 __all__ = ["UsageError", "main_guard", "start_tool", "launch_on_gpus", "load_exp", "pick_device", "check_data",
-           "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT"]
+           "check_option_values", "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints",
+           "DEMO_DATA_HINT", "REPO"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class UsageError(Exception):
+class UsageError(FixableError):
     """A mistake in the command or its inputs; shown as one line, without a traceback."""
 
 
+def print_errors(message):
+    """Each line of ``message`` as an ``error: ...`` line on the real stderr, after YOLOX's log."""
+    # YOLOX's setup_logger reroutes sys.stderr into its log, and its terminal sink is queued:
+    # let the queue drain, then print last, on the real stderr.
+    logger.complete()
+    for line in str(message).splitlines() or [""]:
+        print(f"error: {line}", file=sys.__stderr__)
+
+
 def main_guard(main):
-    """Run ``main()``; show a ``UsageError`` as one ``error: ...`` line and exit with status 2."""
+    """Run ``main()``; show a :class:`FixableError` (a ``UsageError``, a ``DataError``) as one
+    ``error: ...`` line per problem and exit with status 2."""
     try:
         main()
-    except UsageError as error:
-        # YOLOX's setup_logger reroutes sys.stderr into its log, and its terminal sink is queued:
-        # let the queue drain, then print last, on the real stderr.
-        logger.complete()
-        print(f"error: {error}", file=sys.__stderr__)
+    except FixableError as error:
+        print_errors(error)
+        sys.exit(2)
+    except Exception as error:
+        image = unreadable_image_in(error)
+        if image is None:
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+            raise
+        # an image that fails to load mid-run (YOLOX asserts cv2.imread worked), GPU path included
+        print_errors(f"cannot read image {image} (missing, or not a decodable image); replace or remove it: "
+                     f"python tools/check_data.py -f EXP --images lists every such file")
         sys.exit(2)
     except BaseException:
         # Any other failure is a bug worth a traceback: print it where the user sees it, not into
@@ -59,9 +83,10 @@ def allow_numpy_scalars_in_checkpoints():
 
 def start_tool(parser, description, splits):
     """What train.py and eval.py do first, before any work: parse YOLOX's flags plus --device,
-    load the exp, pick the device and check the data splits they read.
+    load the exp, pick the device, check the data splits they read (tools/check_data.py's check)
+    and fit the exp's settings to the data.
 
-    Returns ``(args, exp, device)``; a mistake raises :class:`UsageError`.
+    Returns ``(args, exp, device)``; a mistake raises :class:`UsageError` or ``DataError``.
     """
     from yolox.utils import configure_module
 
@@ -70,12 +95,17 @@ def start_tool(parser, description, splits):
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                         help="cuda: YOLOX's own code; cpu: one process in float32; auto: cuda if present")
     args = parser.parse_args()
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"-b {args.batch_size}: the batch size must be 1 or more")
     exp = load_exp(args.exp_file, args.name, args.opts)
     if not args.experiment_name:
         args.experiment_name = exp.exp_name
     device = pick_device(args.device, args.devices, args.fp16)
-    for split in splits:
-        check_data(exp, split)
+    report = check_data(exp, splits)
+    notices = fit_loader_workers(exp) if "train" not in splits else fit_training_settings(
+        exp, args.batch_size, report.counts["train"]["images"])
+    for line in report.warnings + notices:
+        print(f"warning: {line}", file=sys.stderr)
     return args, exp, device
 
 
@@ -114,6 +144,7 @@ def load_exp(exp_file, exp_name, opts):
             raise UsageError(f"unknown exp name {exp_name!r}: use yolox-nano/tiny/s/m/l/x or -f FILE") from None
     else:
         raise UsageError("give an exp file with -f FILE (or a YOLOX exp name with -n)")
+    check_option_values(exp, opts or [])
     try:
         exp.merge(list(opts or []))
     except (ValueError, AssertionError) as error:
@@ -141,16 +172,50 @@ def pick_device(requested, gpus, fp16):
     return "cpu"
 
 
-def check_data(exp, split):
-    """Fail early, naming the path, if the exp's COCO data for ``split`` ('train'/'val') is missing."""
-    from yolox.data import get_yolox_datadir
+_OPTION_KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
 
-    data_dir = exp.data_dir or os.path.join(get_yolox_datadir(), "COCO")
-    annotation = os.path.join(data_dir, "annotations", exp.train_ann if split == "train" else exp.val_ann)
-    if not os.path.isdir(data_dir):
-        raise UsageError(f"data directory not found: {data_dir}; {DEMO_DATA_HINT}, or set data_dir in the exp")
-    if not os.path.isfile(annotation):
-        raise UsageError(f"annotation file not found: {annotation}; {DEMO_DATA_HINT}, or set data_dir in the exp")
+
+def check_option_values(exp, opts):
+    """Refuse a ``key value`` option whose value does not fit the type of the exp's own value, in
+    one line naming both (YOLOX's merge would crash, or keep the wrong type and fail mid-run)."""
+    for key, text in zip(opts[0::2], opts[1::2]):
+        current = getattr(exp, key, None)
+        if current is None or callable(current) or not isinstance(text, str):
+            continue  # unknown keys are the exp's merge's to report; None takes anything
+        kind = type(current)
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        if kind is bool:
+            ok = isinstance(value, bool) or text.lower() in ("true", "false")
+        elif kind in (int, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or value == int(value))
+        elif kind in (tuple, list):
+            ok = isinstance(value, (tuple, list)) and len(value) == len(current) and all(
+                isinstance(v, type(c)) or isinstance(c, (int, float)) and isinstance(v, (int, float))
+                for v, c in zip(value, current))
+        else:
+            continue
+        if not ok:
+            expected = _OPTION_KINDS.get(kind) or f"a {kind.__name__} like {current!r}"
+            raise UsageError(f"exp option {key} takes {expected}, got {text!r}")
+
+
+def is_demo_exp(exp):
+    """True for the exps in exps/demo, which read the generated demo data set."""
+    try:
+        path = os.path.abspath(inspect.getfile(type(exp)))
+    except TypeError:
+        return False
+    return path.startswith(os.path.join(REPO, "exps", "demo") + os.sep)
+
+
+def check_data(exp, splits, open_images=False):
+    """The data check (yolox_focal.data_check) on the exp's splits ('train', 'val'); raises
+    ``DataError`` with one line per mistake, else returns its report. A missing data directory
+    suggests the demo data only for the demo exps."""
+    return check_exp_data(exp, splits, open_images, demo_hint=DEMO_DATA_HINT if is_demo_exp(exp) else None)
 
 
 def load_checkpoint(path, model):

@@ -1,17 +1,18 @@
-"""YOLOX training and COCO evaluation on the CPU.
+"""YOLOX training and COCO / VOC evaluation on the CPU.
 
-YOLOX's ``Trainer`` and ``COCOEvaluator`` assume CUDA (``torch.cuda.set_device``, a CUDA-stream
+YOLOX's ``Trainer``, ``COCOEvaluator`` and ``VOCEvaluator`` assume CUDA (``torch.cuda.set_device``, a CUDA-stream
 prefetcher, ``torch.cuda.FloatTensor`` inputs, a CUDA tensor in ``Exp.random_resize``). These
 subclasses replace only those steps; the data pipeline, loss, LR schedule, EMA, checkpoint format,
-``train_log.txt``, tensorboard events and pycocotools evaluation stay YOLOX's own. Each epoch also
+``train_log.txt``, tensorboard events, pycocotools and YOLOX's VOC scoring stay YOLOX's own. Each epoch also
 appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP.
 """
 
+import contextlib
+import io
 import json
 import math
 import os
 import random
-import re
 import time
 
 import numpy as np
@@ -19,37 +20,38 @@ import torch
 from loguru import logger
 from tqdm import tqdm
 from yolox.core import Trainer
-from yolox.evaluators import COCOEvaluator
+from yolox.evaluators import COCOEvaluator, VOCEvaluator
 from yolox.utils import ModelEMA, get_model_info, postprocess
 
-from .cli import UsageError
+from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
+from .data_check import unreadable_image_in
+from .errors import DataError, FixableError
 
-__all__ = ["CPUTrainer", "CPUCOCOEvaluator", "parse_coco_summary"]
-
-_SUMMARY_KEYS = {
-    ("Precision", "0.50:0.95", "all"): "ap50_95",
-    ("Precision", "0.50", "all"): "ap50",
-    ("Precision", "0.75", "all"): "ap75",
-    ("Precision", "0.50:0.95", "small"): "ap_small",
-    ("Precision", "0.50:0.95", "medium"): "ap_medium",
-    ("Precision", "0.50:0.95", "large"): "ap_large",
-}
-_SUMMARY_LINE = re.compile(
-    r"Average (Precision|Recall)\s+\(A[PR]\) @\[ IoU=([\d.:]+)\s*\| area=\s*(\w+) \| maxDets=\s*(\d+) \] = (-?[\d.]+)")
+__all__ = ["CPUTrainer", "CPUCOCOEvaluator", "CPUVOCEvaluator", "to_cpu_evaluator", "parse_coco_summary"]
 
 
-def parse_coco_summary(summary):
-    """AP figures from pycocotools' printed summary, as {"ap50_95": ..., "ap_small": ...}."""
-    figures = {}
-    for kind, iou, area, _, value in _SUMMARY_LINE.findall(summary or ""):
-        key = _SUMMARY_KEYS.get((kind, iou, area))
-        if key:
-            figures[key] = float(value)
-    return figures
+def _infer(evaluator, model, convert):
+    """Run the evaluator's data through the model on the CPU; ``convert(outputs, info_imgs, ids)``
+    turns each batch's detections into the evaluator's format. Returns the converted batches and
+    YOLOX's timing statistics."""
+    model = model.float().eval()
+    batches = []
+    inference_time = nms_time = 0.0
+    for imgs, _, info_imgs, ids in tqdm(evaluator.dataloader, desc="evaluating", unit="batch"):
+        with torch.no_grad():
+            start = time.perf_counter()
+            outputs = model(imgs.float())
+            inferred = time.perf_counter()
+            outputs = postprocess(outputs, evaluator.num_classes, evaluator.confthre, evaluator.nmsthre)
+            nms_time += time.perf_counter() - inferred
+            inference_time += inferred - start
+        batches.append(convert(outputs, info_imgs, ids))
+    return batches, torch.tensor([inference_time, nms_time, len(evaluator.dataloader)])
 
 
 class CPUCOCOEvaluator(COCOEvaluator):
-    """``COCOEvaluator`` whose inference loop runs on the CPU; scoring is YOLOX's own."""
+    """``COCOEvaluator`` whose inference loop runs on the CPU; scoring is pycocotools', reported
+    as fractions with a per-class table ("-" where there is nothing to score)."""
 
     @classmethod
     def convert(cls, evaluator):
@@ -63,26 +65,73 @@ class CPUCOCOEvaluator(COCOEvaluator):
         for it) also the per-image detections, as main's evaluator returns them."""
         if distributed:
             raise ValueError("CPU evaluation runs in one process; drop -d/--dist-url")
-        model = model.float().eval()
-        data_list, per_image = [], {}
-        inference_time = nms_time = 0.0
-        for imgs, _, info_imgs, ids in tqdm(self.dataloader, desc="evaluating", unit="batch"):
-            with torch.no_grad():
-                start = time.perf_counter()
-                outputs = model(imgs.float())
-                inferred = time.perf_counter()
-                outputs = postprocess(outputs, self.num_classes, self.confthre, self.nmsthre)
-                nms_time += time.perf_counter() - inferred
-                inference_time += inferred - start
-            if return_outputs:
-                detections, image_wise = self.convert_to_coco_format(outputs, info_imgs, ids, return_outputs=True)
-                per_image.update(image_wise)
-            else:
-                detections = self.convert_to_coco_format(outputs, info_imgs, ids)
-            data_list.extend(detections)
-        statistics = torch.tensor([inference_time, nms_time, len(self.dataloader)])
+        if return_outputs:
+            batches, statistics = _infer(self, model, lambda o, info, ids: self.convert_to_coco_format(
+                o, info, ids, return_outputs=True))
+            data_list = [d for detections, _ in batches for d in detections]
+            per_image = {k: v for _, image_wise in batches for k, v in image_wise.items()}
+        else:
+            batches, statistics = _infer(self, model, self.convert_to_coco_format)
+            data_list = [d for detections in batches for d in detections]
         self.last_results = self.evaluate_prediction(data_list, statistics)
         return (self.last_results, per_image) if return_outputs else self.last_results
+
+    def evaluate_prediction(self, data_list, statistics):
+        """pycocotools' COCOeval on the detections: ``(ap50_95, ap50, summary)`` where the summary
+        holds YOLOX's timing line, pycocotools' table and AP per class."""
+        from pycocotools.cocoeval import COCOeval
+
+        inference, nms, batches = statistics.tolist()
+        images = max(batches * self.dataloader.batch_size, 1)
+        info = (f"Average forward time: {1000 * inference / images:.2f} ms, Average NMS time: "
+                f"{1000 * nms / images:.2f} ms, Average inference time: {1000 * (inference + nms) / images:.2f} ms\n")
+        if not data_list:
+            return 0.0, 0.0, info + "no detections above the confidence threshold: AP 0\n"
+        coco_gt = self.dataloader.dataset.coco
+        evaluation = COCOeval(coco_gt, coco_gt.loadRes(data_list), "bbox")
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        summary = readable_summary(printed.getvalue()[printed.getvalue().index(" Average Precision"):])
+        names = [coco_gt.cats[k]["name"] for k in evaluation.params.catIds]
+        info += summary + "per class AP:\n" + per_class_table(coco_per_class(evaluation, names)) + "\n"
+        ap50_95, ap50 = (max(float(v), 0.0) for v in evaluation.stats[:2])
+        return ap50_95, ap50, info
+
+
+class CPUVOCEvaluator(VOCEvaluator):
+    """YOLOX's ``VOCEvaluator`` with its inference loop on the CPU; scoring is YOLOX's ``voc_eval``
+    through ``NamedVOCDetection``, whose per-class AP the summary lists."""
+
+    @classmethod
+    def convert(cls, evaluator):
+        if not isinstance(evaluator, VOCEvaluator):
+            raise TypeError(f"expected a yolox VOCEvaluator, got {type(evaluator).__name__}")
+        evaluator.__class__ = cls
+        return evaluator
+
+    def evaluate(self, model, distributed=False, half=False, *args, **kwargs):
+        if distributed:
+            raise ValueError("CPU evaluation runs in one process; drop -d/--dist-url")
+        batches, statistics = _infer(self, model, self.convert_to_voc_format)
+        predictions = {k: v for batch in batches for k, v in batch.items()}
+        ap50_95, ap50, info = self.evaluate_prediction(predictions, statistics)
+        per_class = getattr(self.dataloader.dataset, "last_per_class", None)
+        summary = (info or "") + f"VOC AP50:95 {ap50_95:.4f}, AP50 {ap50:.4f}\n"
+        if per_class:
+            summary += "per class AP:\n" + per_class_table(per_class) + "\n"
+        self.last_results = (float(ap50_95), float(ap50), summary)
+        return self.last_results
+
+
+def to_cpu_evaluator(evaluator):
+    """The CPU version of a YOLOX COCO or VOC evaluator (changed in place)."""
+    for cpu_class in (CPUCOCOEvaluator, CPUVOCEvaluator):
+        if isinstance(evaluator, cpu_class.__mro__[1]):
+            return cpu_class.convert(evaluator)
+    raise TypeError(f"no CPU evaluation for {type(evaluator).__name__}; use a COCO or VOC evaluator")
 
 
 class _Prefetcher:
@@ -127,7 +176,7 @@ class CPUTrainer(Trainer):
 
     def __init__(self, exp, args):
         if args.logger != "tensorboard":  # checked here, before Trainer opens its log files
-            raise UsageError(f"-l {args.logger} is not supported on the CPU; use -l tensorboard (the default)")
+            raise FixableError(f"-l {args.logger} is not supported on the CPU; use -l tensorboard (the default)")
         args.fp16 = False  # float16 on the CPU is slower and unsupported by several ops
         super().__init__(exp, args)
         self.device = "cpu"
@@ -164,13 +213,31 @@ class CPUTrainer(Trainer):
             self.ema_model.updates = self.max_iter * self.start_epoch
         self.model = model
         self._watch_features()
-        self.evaluator = CPUCOCOEvaluator.convert(
+        self.evaluator = to_cpu_evaluator(
             self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=False)
         )
         from torch.utils.tensorboard import SummaryWriter
 
         self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
         logger.info("Training start on the CPU ({} threads)...".format(torch.get_num_threads()))
+
+    def train(self):
+        try:
+            super().train()
+        except Exception as error:
+            image = unreadable_image_in(error)
+            if image is None:
+                raise
+            latest = os.path.join(self.file_name, "latest_ckpt.pth")
+            raise DataError(
+                f"cannot read image {image} (missing, or not a decodable image) at epoch {self.epoch + 1}, "
+                f"iter {self.iter + 1}; replace or remove it (python tools/check_data.py -f EXP --images lists every "
+                f"such file)" + (f"; the last checkpoint, intact, is {latest}" if os.path.isfile(latest) else "")
+            ) from None
+
+    def after_train(self):
+        # YOLOX logs the best AP in percent; the tools report fractions everywhere
+        logger.info(f"Training of experiment is done and the best AP50:95 is {float(self.best_ap):.4f}")
 
     def _start_metrics(self):
         """Start metrics.jsonl as YOLOX starts train_log.txt: afresh for a new run; a resumed run
@@ -223,7 +290,7 @@ class CPUTrainer(Trainer):
             return
         what = ", ".join(name for name, is_bad in bad.items() if is_bad)
         latest = os.path.join(self.file_name, "latest_ckpt.pth")
-        raise UsageError(
+        raise FixableError(
             f"training diverged at epoch {self.epoch + 1}, iter {self.iter + 1} ({what} not finite): lower "
             f"basic_lr_per_img (now {self.exp.basic_lr_per_img:g}) or lengthen warmup_epochs"
             + (f"; the last checkpoint, from before, is {latest}" if os.path.isfile(latest) else ""))
@@ -243,7 +310,8 @@ class CPUTrainer(Trainer):
         record["obj_loss"] = record.get("conf_loss")
         if self.evaluator.last_results is not None:
             ap50_95, ap50, summary = self.evaluator.last_results
-            record.update(parse_coco_summary(summary), ap50_95=float(ap50_95), ap50=float(ap50))
+            record.update(dict.fromkeys(SUMMARY_KEYS.values()), **parse_coco_summary(summary))
+            record.update(ap50_95=float(ap50_95), ap50=float(ap50))  # None: nothing to score (no such objects)
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         self._loss_sums, self._loss_count = {}, 0

@@ -18,16 +18,19 @@ is the same bytes for the same arguments whatever the order or number of process
 import json
 import math
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-__all__ = ["CLASSES", "make_demo_data", "demo_data_ready", "SPLITS"]
+__all__ = ["CLASSES", "make_demo_data", "make_demo_voc_data", "write_voc_annotation", "demo_data_ready", "SPLITS",
+           "VOC_SETS"]
 
 CLASSES = ("disc", "square", "triangle", "cross")
 SPLITS = {"train": "train2017", "val": "val2017"}
+VOC_SETS = {"train": ("2007", "trainval"), "val": ("2007", "test")}  # (year, image set), as PASCAL VOC 2007
 PALETTE = np.array([(230, 60, 50), (60, 200, 80), (50, 90, 230), (230, 210, 40), (210, 70, 220),
                     (40, 210, 220), (245, 245, 245), (25, 25, 25)], dtype=np.int32)
 
@@ -157,5 +160,53 @@ def make_demo_data(data_dir, train_images=400, val_images=100, size=320, max_obj
             with open(tmp, "w") as f:
                 json.dump(coco, f, sort_keys=True)
             os.replace(tmp, path)
+            written.append(path)
+    return written
+
+
+def write_voc_annotation(path, file_name, width, height, objects):
+    """Write one PASCAL VOC XML file; ``objects`` are (class name, xmin, ymin, xmax, ymax) in VOC's
+    1-based pixel corners."""
+    parts = [f"<annotation><folder>JPEGImages</folder><filename>{file_name}</filename>",
+             f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>"]
+    for name, x1, y1, x2, y2 in objects:
+        parts.append(f"<object><name>{name}</name><pose>Unspecified</pose><truncated>0</truncated>"
+                     f"<difficult>0</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax>"
+                     f"<ymax>{y2}</ymax></bndbox></object>")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(parts) + "\n</annotation>\n")
+
+
+def make_demo_voc_data(data_dir, train_images=400, val_images=100, size=320, max_objects=6, seed=0,
+                       workers=None, progress=True):
+    """The demo data set in PASCAL VOC's layout, read by YOLOX's ``VOCDetection``:
+    ``data_dir/VOC2007/{JPEGImages/<id>.jpg, Annotations/<id>.xml, ImageSets/Main/{trainval,test}.txt}``.
+    The same images and boxes as :func:`make_demo_data` with the same arguments, box corners rounded
+    to whole pixels. Returns the image-set files."""
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(data_dir)) or None) as coco_dir:
+        make_demo_data(coco_dir, train_images, val_images, size, max_objects, seed, workers, progress)
+        folder = os.path.join(data_dir, "VOC" + VOC_SETS["train"][0])
+        for sub in ("JPEGImages", "Annotations", os.path.join("ImageSets", "Main")):
+            os.makedirs(os.path.join(folder, sub), exist_ok=True)
+        written = []
+        for split, (_, image_set) in VOC_SETS.items():
+            with open(os.path.join(coco_dir, "annotations", f"instances_{SPLITS[split]}.json")) as f:
+                coco = json.load(f)
+            boxes = {}
+            for ann in coco["annotations"]:
+                x, y, w, h = ann["bbox"]
+                corners = [min(max(int(round(v)) + 1, 1), size) for v in (x, y, x + w, y + h)]  # 1-based
+                boxes.setdefault(ann["image_id"], []).append((CLASSES[ann["category_id"] - 1], *corners))
+            ids = []
+            for image in coco["images"]:
+                image_id = f"{split}_{image['id']:06d}"  # one folder holds both splits, as in VOC
+                os.replace(os.path.join(coco_dir, SPLITS[split], image["file_name"]),
+                           os.path.join(folder, "JPEGImages", image_id + ".jpg"))
+                write_voc_annotation(os.path.join(folder, "Annotations", image_id + ".xml"), image_id + ".jpg",
+                                     image["width"], image["height"], boxes.get(image["id"], []))
+                ids.append(image_id)
+            path = os.path.join(folder, "ImageSets", "Main", image_set + ".txt")
+            with open(path, "w") as f:
+                f.write("\n".join(ids) + "\n")
             written.append(path)
     return written

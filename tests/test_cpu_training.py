@@ -88,3 +88,15 @@ def test_seeded_run_repeats_and_a_new_run_restarts_its_metrics(trained):
     second = read_metrics(folder)
     assert len(first) == len(second) == 1
     assert first[0]["total_loss"] == second[0]["total_loss"] > 0
+
+
+def test_every_branch_chosen_on_the_command_line_trains(trained, tmp_path):
+    root, _, _ = trained
+    opts = ["data_dir", root / "data", "output_dir", tmp_path, *TINY]
+    kit = ["obj_loss", "varifocal", "focal_alpha", "none", "cls_loss", "qfocal", "cls_label_smoothing", "0.1",
+           "box_loss", "siou", "box_loss_weight", "2"]
+    result = run_tool("train.py", "-f", EXP, "-b", "4", "-expn", "kit", "max_epoch", "1", *kit, *opts)
+    (record,) = read_metrics(tmp_path / "kit")
+    losses = [record[k] for k in ("obj_loss", "iou_loss", "cls_loss")]
+    assert all(np.isfinite(v) and v > 0 for v in losses), record
+    assert "best AP50:95" in result.stdout

@@ -178,8 +178,12 @@ _OPTION_KINDS = {bool: "true or false", int: "a whole number", float: "a number"
 def check_option_values(exp, opts):
     """Refuse a ``key value`` option whose value does not fit the type of the exp's own value, in
     one line naming both (YOLOX's merge would crash, or keep the wrong type and fail mid-run)."""
+    from .settings import SETTINGS_BY_NAME
+
     for key, text in zip(opts[0::2], opts[1::2]):
         current = getattr(exp, key, None)
+        if key in SETTINGS_BY_NAME:
+            continue  # the declared loss settings are parsed and checked by the exp's merge
         if current is None or callable(current) or not isinstance(text, str):
             continue  # unknown keys are the exp's merge's to report; None takes anything
         kind = type(current)

@@ -96,14 +96,18 @@ def _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size):
 BOX_LOSS_KINDS = ("iou", "giou", "diou", "ciou", "eiou", "siou")
 
 
+def check_kind(kind):
+    if kind not in BOX_LOSS_KINDS:
+        raise ValueError(f"box loss kind must be one of {BOX_LOSS_KINDS}, got {kind!r}")
+
+
 def box_iou_loss(pred, target, kind="iou", reduction="none"):
     """IoU-family loss between predicted and target boxes, both ``(..., 4)`` as ``(cx, cy, w, h)``.
 
     Returns one loss per box (shape ``pred.shape[:-1]``) or its mean/sum. ``kind`` is one of
     ``BOX_LOSS_KINDS``; see the module docstring for each formula.
     """
-    if kind not in BOX_LOSS_KINDS:
-        raise ValueError(f"box loss kind must be one of {BOX_LOSS_KINDS}, got {kind!r}")
+    check_kind(kind)
     check_reduction(reduction)
     if pred.shape != target.shape or pred.shape[-1:] != (4,):
         raise ValueError(f"box_iou_loss needs pred and target of the same shape (..., 4), got "
@@ -126,7 +130,6 @@ class BoxIoULoss(LossModule):
 
     def __init__(self, kind="iou", reduction="none"):
         super().__init__(reduction=reduction)
-        if kind not in BOX_LOSS_KINDS:
-            raise ValueError(f"box loss kind must be one of {BOX_LOSS_KINDS}, got {kind!r}")
+        check_kind(kind)
         self.kind = kind
         self.values = {"kind": kind}

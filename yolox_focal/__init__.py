@@ -1,26 +1,29 @@
 """Focal-loss objectness for YOLOX: a loss, a head and experiment support."""
 
-try:
-    import yolox  # noqa: F401
-except ImportError:
-    raise ImportError(
-        "yolox_focal needs YOLOX: run 'pip install --no-deps --no-build-isolation yolox==0.3.0' "
-        "after torch, or 'bash tools/setup.sh' from this repository"
-    ) from None
+import importlib
 
-from .exp import OBJECTNESS_KEYS, FocalExp, FocalExpMixin
-from .head import FocalYOLOXHead
-from .losses import FocalLoss, focal_loss
-from .objectness import ObjectnessLoss
+from . import flavour
+
+flavour.flavour()  # without YOLOX, say in one line how to install it
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "focal_loss",
-    "FocalLoss",
-    "FocalYOLOXHead",
-    "ObjectnessLoss",
-    "FocalExpMixin",
-    "FocalExp",
-    "OBJECTNESS_KEYS",
-]
+# Imported on first use, so that the tools' modules (cli, cpu, flavour) load without the head's
+# YOLOX classes.
+_EXPORTS = {
+    "focal_loss": ".losses",
+    "FocalLoss": ".losses",
+    "FocalYOLOXHead": ".head",
+    "ObjectnessLoss": ".objectness",
+    "FocalExpMixin": ".exp",
+    "FocalExp": ".exp",
+    "OBJECTNESS_KEYS": ".exp",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

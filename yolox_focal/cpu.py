@@ -18,11 +18,10 @@ import numpy as np
 import torch
 from loguru import logger
 from tqdm import tqdm
-from yolox.core import Trainer
-from yolox.evaluators import COCOEvaluator
 from yolox.utils import ModelEMA, get_model_info, postprocess
 
 from .cli import UsageError
+from .flavour import COCOEvaluator, Trainer
 
 __all__ = ["CPUTrainer", "CPUCOCOEvaluator", "parse_coco_summary"]
 
@@ -100,7 +99,7 @@ def _random_resize_on_cpu(exp):
     """``Exp.random_resize`` with its size rule but no CUDA tensor (single process)."""
 
     def random_resize(data_loader, epoch, rank, is_distributed):
-        if not hasattr(exp, "random_size"):
+        if getattr(exp, "random_size", None) is None:  # pixeltable's config declares it as None
             base = int(exp.input_size[0] / 32)
             exp.random_size = (base - exp.multiscale_range, base + exp.multiscale_range)
         size = random.randint(*exp.random_size)

@@ -13,6 +13,7 @@ import os
 import random
 import re
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from yolox.utils import ModelEMA, get_model_info, postprocess
 from .cli import UsageError
 from .flavour import COCOEvaluator, Trainer
 
-__all__ = ["CPUTrainer", "CPUCOCOEvaluator", "parse_coco_summary"]
+__all__ = ["CPUTrainer", "CPUCOCOEvaluator", "parse_coco_summary", "quiet_cpu_run"]
 
 _SUMMARY_KEYS = {
     ("Precision", "0.50:0.95", "all"): "ap50_95",
@@ -47,6 +48,28 @@ def parse_coco_summary(summary):
     return figures
 
 
+# What YOLOX prints on every CPU run that says nothing about it: its torch.cuda.amp calls (disabled
+# on the CPU) are deprecated, its data loaders ask for pinned memory, and its log line reports the
+# GPU memory as 0Mb.
+_CPU_NOISE = (
+    (FutureWarning, r"`torch\.cuda\.amp\.(autocast|GradScaler)\(args\.\.\.\)` is deprecated"),
+    (UserWarning, r"'pin_memory' argument is set as true but no accelerator is found"),
+)
+_GPU_MEMORY = re.compile(r"(gpu )?mem: 0Mb, ")
+
+
+def _drop_gpu_memory(record):
+    if record["message"].startswith("epoch: "):
+        record["message"] = _GPU_MEMORY.sub("", record["message"], count=1)
+
+
+def quiet_cpu_run():
+    """Silence, for these messages only, what YOLOX's CUDA-minded code prints on a CPU run."""
+    for category, message in _CPU_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    logger.configure(patcher=_drop_gpu_memory)
+
+
 class CPUCOCOEvaluator(COCOEvaluator):
     """``COCOEvaluator`` whose inference loop runs on the CPU; scoring is YOLOX's own."""
 
@@ -55,6 +78,7 @@ class CPUCOCOEvaluator(COCOEvaluator):
         if not isinstance(evaluator, COCOEvaluator):
             raise TypeError(f"expected a yolox COCOEvaluator, got {type(evaluator).__name__}")
         evaluator.__class__ = cls
+        quiet_cpu_run()
         return evaluator
 
     def evaluate(self, model, distributed=False, half=False, *args, return_outputs=False, **kwargs):
@@ -128,6 +152,7 @@ class CPUTrainer(Trainer):
         if args.logger != "tensorboard":  # checked here, before Trainer opens its log files
             raise UsageError(f"-l {args.logger} is not supported on the CPU; use -l tensorboard (the default)")
         args.fp16 = False  # float16 on the CPU is slower and unsupported by several ops
+        quiet_cpu_run()
         super().__init__(exp, args)
         self.device = "cpu"
         exp.random_resize = _random_resize_on_cpu(exp)

@@ -4,6 +4,7 @@ YOLOX's own entry point hands to it; nothing is launched. ``launch`` is the only
     python tests/launch_capture.py OUT.json train|eval [tool arguments...]
 """
 
+import inspect
 import json
 import sys
 
@@ -14,9 +15,11 @@ def capture(out):
     def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, backend="nccl",
                dist_url=None, args=(), **kwargs):
         exp, tool_args = args[0], args[1]
+        main_func = inspect.unwrap(main_func)  # YOLOX wraps its mains in loguru's logger.catch
         dataset = getattr(exp, "dataset", None)
         record = {
             "main_file": main_func.__code__.co_filename,
+            "entry_file": entry_file,
             "main_name": main_func.__name__,
             "num_gpus": num_gpus_per_machine,
             "num_machines": num_machines,
@@ -40,6 +43,9 @@ if __name__ == "__main__":
     out, tool, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
     yolox.core.launch = capture(out)  # before YOLOX's entry modules import it
 
+    from yolox_focal import flavour
     from yolox_focal.cli import run_yolox_entry
+
+    entry_file = flavour.entry_file(tool)
 
     run_yolox_entry(tool, argv)

@@ -20,7 +20,7 @@ import os
 import runpy
 import sys
 
-__all__ = ["FLAVOURS", "flavour", "yolox_dir", "entry_module", "make_parser", "run_entry", "named_exp",
+__all__ = ["FLAVOURS", "flavour", "yolox_dir", "entry_module", "entry_file", "make_parser", "run_entry", "named_exp",
            "check_exp_value", "INSTALL_HINT"]
 
 FLAVOURS = ("megvii-pypi", "megvii-main", "pixeltable")
@@ -97,6 +97,11 @@ def entry_module(tool):
     return importlib.import_module(_ENTRIES[_family()][tool])
 
 
+def entry_file(tool):
+    """The source file of YOLOX's own ``tool`` entry point (found, not run)."""
+    return importlib.util.find_spec(_ENTRIES[_family()][tool]).origin
+
+
 def make_parser(tool):
     """YOLOX's own argument parser for ``tool``: Megvii's flags (-f, -c CKPT, trailing opts) or
     pixeltable's (-c module:Class, --ckpt, -D key=value)."""
@@ -114,12 +119,10 @@ def run_entry(tool, argv):
     if _family() == "pixeltable":
         entry_module(tool).main(list(argv))
         return
-    name = _ENTRIES["megvii"][tool]
-    spec = importlib.util.find_spec(name)
     saved_argv = sys.argv
-    sys.argv = [spec.origin, *argv]
+    sys.argv = [entry_file(tool), *argv]
     try:
-        runpy.run_module(name, run_name="__main__", alter_sys=True)
+        runpy.run_module(_ENTRIES["megvii"][tool], run_name="__main__", alter_sys=True)
     finally:
         sys.argv = saved_argv
 

@@ -47,5 +47,7 @@ if __name__ == "__main__":
     from yolox_focal.cli import run_yolox_entry
 
     entry_file = flavour.entry_file(tool)
-
-    run_yolox_entry(tool, argv)
+    # The tool's own parser (YOLOX's plus --device) reads the line first, as tools/*.py do.
+    parser = flavour.make_parser(tool)
+    parser.add_argument("--device")
+    run_yolox_entry(tool, parser.parse_args(argv), argv)

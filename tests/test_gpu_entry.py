@@ -152,7 +152,7 @@ def test_yolox_checks_exp_values_before_launch(source, data, tmp_path):
     assert entry.returncode != 0 and not out.exists()
     assert "input size must be multiples of 32" in entry.stderr
     # The tool says the same in one line, before any work, on any device.
-    tool = subprocess.run([sys.executable, str(REPO / "tools" / "train.py"), *map(str, argv), "--device", "cpu"],
+    tool = subprocess.run([sys.executable, str(REPO / "tools" / "train.py"), "--device", "cpu", *map(str, argv)],
                           cwd=cwd, env=env, capture_output=True, text=True)
     assert error_line(tool) == "error: bad exp value: input size must be multiples of 32"
 

@@ -69,7 +69,7 @@ def main():
     if device == "cuda":
         if not (args.speed or args.trt):
             load_checkpoint(checkpoint, exp.get_model())  # fail here, not after the GPUs start
-        run_yolox_entry("eval")
+        run_yolox_entry("eval", args)
     else:
         evaluate_on_cpu(exp, args, checkpoint)
 

@@ -69,7 +69,7 @@ def main():
         "train", "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.", splits=("train", "val"))
     check_resume(exp, args)
     if device == "cuda":
-        run_yolox_entry("train")
+        run_yolox_entry("train", args)
     else:
         train_on_cpu(exp, args)
 

@@ -92,16 +92,18 @@ def start_tool(tool, description, splits):
     return args, exp, device
 
 
-def run_yolox_entry(tool, argv=None):
+def run_yolox_entry(tool, args, argv=None):
     """Hand the command line (less --device) to the installed YOLOX's own ``tool`` entry point,
     which does everything its own command does before and after ``launch``."""
     from . import flavour
 
-    flavour.run_entry(tool, without_device_flag(sys.argv[1:] if argv is None else argv))
+    flavour.run_entry(tool, entry_argv(sys.argv[1:] if argv is None else argv, args))
 
 
-def without_device_flag(argv):
-    """``argv`` without ``--device X`` / ``--device=X``, the one flag YOLOX's parsers lack."""
+def entry_argv(argv, args):
+    """``argv`` without ``--device X`` / ``--device=X``, the one flag YOLOX's parsers lack, and with
+    a bare ``--cache`` written as ``--cache=<value>``: once ``--device`` is gone, YOLOX's optional
+    ``--cache [ram|disk]`` would otherwise take the next word as its value."""
     kept, skip = [], False
     for arg in argv:
         if skip:
@@ -110,6 +112,9 @@ def without_device_flag(argv):
             skip = True
         elif not arg.startswith("--device="):
             kept.append(arg)
+    cache = getattr(args, "cache", None)
+    if isinstance(cache, str) and "--cache" in kept:
+        kept[kept.index("--cache")] = f"--cache={cache}"
     return kept
 
 

@@ -60,8 +60,14 @@ def flavour_of(env):
     return python(env, "from yolox_focal import flavour; print(flavour.flavour())")
 
 
+def with_path(env, folder):
+    """pixeltable-yolox imports -c module:Class from the path, as its own `yolox train` does."""
+    return dict(env, PYTHONPATH=os.pathsep.join([env["PYTHONPATH"], str(folder)]))
+
+
 def capture(env, tmp_path, tool, *argv, cwd=REPO):
     out = tmp_path / "launch.json"
+    env = with_path(env, cwd)
     result = subprocess.run([sys.executable, str(REPO / "tests" / "launch_capture.py"), str(out), tool,
                              *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -146,7 +152,7 @@ def test_yolox_checks_exp_values_before_launch(source, data, tmp_path):
         argv, cwd = ["-c", "demo_cfg:Demo", "-D", "input_size=100,100"], data
     else:
         argv, cwd = ["-f", EXP, "input_size", "(100, 100)"], REPO
-    out = tmp_path / "launch.json"
+    out, env = tmp_path / "launch.json", with_path(env, cwd)
     entry = subprocess.run([sys.executable, str(REPO / "tests" / "launch_capture.py"), str(out), "train",
                             *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True)
     assert entry.returncode != 0 and not out.exists()

@@ -72,3 +72,28 @@ def test_yolox_src_tree_is_megvii_main():
     out = subprocess.run([sys.executable, "-c", "from yolox_focal import flavour; print(flavour.flavour())"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert out == "megvii-main"
+
+
+def test_head_base_computes_objectness_then_classification_through_bcewithlog_loss():
+    """What a loss head built on HeadBase relies on, in every flavour: get_losses calls
+    ``bcewithlog_loss`` twice, first for objectness over every anchor of the batch, then for the
+    classes of the foreground anchors; total = 5 * iou + obj + cls + l1."""
+    import torch
+
+    from helpers import Recorder, head_inputs
+
+    torch.manual_seed(0)
+    head = flavour.HeadBase(3, 0.25, in_channels=[256, 512, 1024]).train()
+    head.initialize_biases(1e-2)
+    head.bcewithlog_loss = recorder = Recorder(head.bcewithlog_loss)
+    feats, labels, imgs = head_inputs(3)
+    total, iou, obj, cls, l1, _ = head(feats, labels, imgs)
+    anchors = sum(f.shape[2] * f.shape[3] for f in feats)
+    (obj_pred, obj_target), (cls_pred, cls_target) = recorder.calls
+    assert obj_pred.shape == obj_target.shape == (feats[0].shape[0] * anchors, 1)
+    num_fg = int(obj_target.sum())
+    assert num_fg > 0 and cls_pred.shape == cls_target.shape == (num_fg, 3)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    assert torch.allclose(obj, bce(obj_pred, obj_target, reduction="sum") / num_fg)
+    assert torch.allclose(cls, bce(cls_pred, cls_target, reduction="sum") / num_fg)
+    assert l1 == 0.0 and torch.allclose(total, iou + obj + cls)

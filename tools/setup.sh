@@ -57,6 +57,11 @@ else
 fi
 
 yolox_version=$(version_of yolox)
+if [[ $FORCE_PINS == 1 && $yolox_version == *pixeltable-yolox* ]]; then
+  # Both install as `yolox`: the pinned one must not land on top of pixeltable-yolox's files.
+  echo "YOLOX_FOCAL_PIN=1: uninstalling pixeltable-yolox ${yolox_version% (*} for $YOLOX_PIN"
+  "$PY" -m pip uninstall -q -y pixeltable-yolox
+fi
 if [[ $yolox_version == - || $FORCE_PINS == 1 ]]; then
   # The PyPI release pins onnx==1.8.1 and onnxruntime==1.8.0, which have no builds for current
   # Pythons: install it without its pins; the packages it really uses follow below.

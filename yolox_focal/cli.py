@@ -8,9 +8,9 @@ import sys
 import torch
 from loguru import logger
 
-__all__ = ["UsageError", "main_guard", "start_tool", "run_yolox_entry", "load_exp", "load_config", "pick_device",
-           "check_data",
-           "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT"]
+__all__ = ["UsageError", "main_guard", "start_tool", "run_yolox_entry", "entry_argv", "load_exp", "load_config",
+           "pick_device", "check_data", "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints",
+           "DEMO_DATA_HINT"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
 

@@ -42,8 +42,9 @@ installed=()
 # torch first (yolox compiles a C++ op against it), then torchvision built for that torch.
 torch_version=$(version_of torch)
 if [[ $torch_version == - || $FORCE_PINS == 1 ]]; then
+  before=$(probe torch torchvision)
   "${PIP[@]}" "$TORCH_PIN" "$TORCHVISION_PIN"
-  installed+=("$TORCH_PIN" "$TORCHVISION_PIN")
+  [[ $(probe torch torchvision) == "$before" ]] || installed+=("$TORCH_PIN" "$TORCHVISION_PIN")
 else
   echo "found torch $torch_version: kept"
   vision_version=$(version_of torchvision)
@@ -65,8 +66,10 @@ fi
 if [[ $yolox_version == - || $FORCE_PINS == 1 ]]; then
   # The PyPI release pins onnx==1.8.1 and onnxruntime==1.8.0, which have no builds for current
   # Pythons: install it without its pins; the packages it really uses follow below.
-  "${PIP[@]}" --no-deps --no-build-isolation --force-reinstall "$YOLOX_PIN"
-  installed+=("$YOLOX_PIN")
+  if [[ $yolox_version != 0.3.0 ]]; then
+    "${PIP[@]}" --no-deps --no-build-isolation --force-reinstall "$YOLOX_PIN"
+    installed+=("$YOLOX_PIN")
+  fi
 else
   echo "found yolox $yolox_version: kept"
 fi

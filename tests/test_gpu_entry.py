@@ -162,3 +162,21 @@ def test_yolox_checks_exp_values_before_launch(source, data, tmp_path):
                           cwd=cwd, env=env, capture_output=True, text=True)
     assert error_line(tool) == "error: bad exp value: input size must be multiples of 32"
 
+
+
+@pytest.mark.parametrize("argv, cache, expected", [
+    (["-f", "e.py", "--device", "cuda", "-b", "8"], None, ["-f", "e.py", "-b", "8"]),
+    (["-f", "e.py", "--device=cuda", "k", "v"], None, ["-f", "e.py", "k", "v"]),
+    # Without --device between them, YOLOX's optional --cache [ram|disk] would take "data_dir".
+    (["-f", "e.py", "--cache", "--device", "cuda", "data_dir", "d"], "ram",
+     ["-f", "e.py", "--cache=ram", "data_dir", "d"]),
+    (["-f", "e.py", "--cache", "disk", "--device", "cuda"], "disk", ["-f", "e.py", "--cache", "disk"]),
+    (["-f", "e.py", "--cache", "--device", "cuda"], "ram", ["-f", "e.py", "--cache=ram"]),
+    (["-f", "e.py", "--cache", "--device", "cuda"], True, ["-f", "e.py", "--cache"]),  # PyPI's store_true
+])
+def test_entry_argv_is_the_line_less_device(argv, cache, expected):
+    from argparse import Namespace
+
+    from yolox_focal.cli import entry_argv
+
+    assert entry_argv(argv, Namespace(cache=cache)) == expected

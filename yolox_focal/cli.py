@@ -114,7 +114,9 @@ def entry_argv(argv, args):
             kept.append(arg)
     cache = getattr(args, "cache", None)
     if isinstance(cache, str) and "--cache" in kept:
-        kept[kept.index("--cache")] = f"--cache={cache}"
+        at = kept.index("--cache")
+        if kept[at + 1:at + 2] != [cache]:  # bare: its value came from the flag's default
+            kept[at] = f"--cache={cache}"
     return kept
 
 

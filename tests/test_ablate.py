@@ -68,6 +68,7 @@ def test_own_variants_and_progress():
 
 
 def test_report_only_writes_table_and_plots(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plots need matplotlib (pip install -e .[plots])")
     write_run(tmp_path, "yolox", 0, [0.1, 0.3])
     write_run(tmp_path, "focal", 0, [0.05, 0.2])
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "ablate.py"), "--report-only", "--out", str(tmp_path),

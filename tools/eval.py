@@ -14,14 +14,12 @@ import random
 import torch
 from loguru import logger
 from tabulate import tabulate
-from yolox.tools.eval import main as yolox_eval_main
-from yolox.tools.eval import make_parser
 
 from yolox_focal.ap_report import format_ap
-from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, launch_on_gpus, load_checkpoint,
-                             main_guard, start_tool)
+from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
+                             run_yolox_entry, start_tool)
 
-# At import, not in main(): the GPU workers that yolox.core.launch spawns import this file, not run it.
+# YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
 
 
@@ -70,13 +68,13 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
 
 def main():
     args, exp, device = start_tool(
-        make_parser(), "Evaluate a YOLOX checkpoint on GPUs (YOLOX's evaluator) or on the CPU.", splits=("val",))
+        "eval", "Evaluate a YOLOX checkpoint on GPUs (YOLOX's evaluator) or on the CPU.", splits=("val",))
     apply_test_flags(exp, args)  # before any work, and for YOLOX's evaluator too
     checkpoint = args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "best_ckpt.pth")
     if device == "cuda":
         if not (args.speed or args.trt):
             load_checkpoint(checkpoint, exp.get_model())  # fail here, not after the GPUs start
-        launch_on_gpus(yolox_eval_main, exp, args, pass_gpu_count=True)
+        run_yolox_entry("eval", args)
     else:
         evaluate_on_cpu(exp, args, checkpoint)
 

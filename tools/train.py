@@ -17,14 +17,12 @@ import random
 import torch
 from loguru import logger
 from tabulate import tabulate
-from yolox.tools.train import main as yolox_train_main
-from yolox.tools.train import make_parser
 
 from yolox_focal.ap_report import format_ap
-from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, launch_on_gpus, load_checkpoint,
-                             main_guard, start_tool)
+from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
+                             run_yolox_entry, start_tool)
 
-# At import, not in main(): the GPU workers that yolox.core.launch spawns import this file, not run it.
+# YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
 
 
@@ -69,10 +67,10 @@ def print_summary(trainer):
 
 def main():
     args, exp, device = start_tool(
-        make_parser(), "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.", splits=("train", "val"))
+        "train", "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.", splits=("train", "val"))
     check_resume(exp, args)
     if device == "cuda":
-        launch_on_gpus(yolox_train_main, exp, args)
+        run_yolox_entry("train", args)
     else:
         train_on_cpu(exp, args)
 

@@ -1,25 +1,30 @@
 """A loss kit for YOLOX: focal objectness and a choice of loss for every branch, as a package."""
 
-try:
-    import yolox  # noqa: F401
-except ImportError:
-    raise ImportError(
-        "yolox_focal needs YOLOX: run 'pip install --no-deps --no-build-isolation yolox==0.3.0' "
-        "after torch, or 'bash tools/setup.sh' from this repository"
-    ) from None
+import importlib
 
-from .exp import FocalExp, FocalExpMixin
-from .head import FocalYOLOXHead, UnsupportedYOLOXError
-from .kit import LossKit
-from .losses import (BCEBlurLoss, BoxIoULoss, FocalLoss, QualityFocalLoss, VarifocalLoss, bce_blur_loss,
-                     box_iou_loss, focal_loss, quality_focal_loss, varifocal_loss)
-from .settings import SETTINGS, default_settings, yolox_settings
+from . import flavour
+
+flavour.flavour()  # without YOLOX, say in one line how to install it
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss",
-    "VarifocalLoss", "bce_blur_loss", "BCEBlurLoss", "box_iou_loss", "BoxIoULoss",
-    "LossKit", "FocalYOLOXHead", "UnsupportedYOLOXError", "FocalExpMixin", "FocalExp",
-    "SETTINGS", "default_settings", "yolox_settings",
-]
+# Imported on first use, so that the tools' modules (cli, cpu, flavour) load without the head's
+# YOLOX classes.
+_EXPORTS = {
+    **dict.fromkeys(["focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss",
+                     "VarifocalLoss", "bce_blur_loss", "BCEBlurLoss", "box_iou_loss", "BoxIoULoss"], ".losses"),
+    "LossKit": ".kit",
+    "FocalYOLOXHead": ".head",
+    "UnsupportedYOLOXError": ".head",
+    "FocalExpMixin": ".exp",
+    "FocalExp": ".exp",
+    **dict.fromkeys(["SETTINGS", "default_settings", "yolox_settings"], ".settings"),
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

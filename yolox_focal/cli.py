@@ -14,9 +14,9 @@ from .data_check import check_exp_data, unreadable_image_in
 from .errors import FixableError
 from .fit_settings import fit_loader_workers, fit_training_settings
 
-__all__ = ["UsageError", "main_guard", "start_tool", "launch_on_gpus", "load_exp", "pick_device", "check_data",
-           "check_option_values", "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints",
-           "DEMO_DATA_HINT", "REPO"]
+__all__ = ["UsageError", "main_guard", "start_tool", "run_yolox_entry", "entry_argv", "load_exp", "load_config",
+           "pick_device", "check_data", "check_option_values", "load_checkpoint", "check_state_matches",
+           "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT", "REPO"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,25 +81,37 @@ def allow_numpy_scalars_in_checkpoints():
     ])
 
 
-def start_tool(parser, description, splits):
-    """What train.py and eval.py do first, before any work: parse YOLOX's flags plus --device,
-    load the exp, pick the device, check the data splits they read (tools/check_data.py's check)
-    and fit the exp's settings to the data.
+def start_tool(tool, description, splits):
+    """What train.py and eval.py do first, before any work: parse the installed YOLOX's flags for
+    ``tool`` ('train' or 'eval') plus --device, load the exp, check its values, pick the device,
+    check the data splits they read (tools/check_data.py's check) and fit the exp's settings to
+    the data.
 
     Returns ``(args, exp, device)``; a mistake raises :class:`UsageError` or ``DataError``.
     """
     from yolox.utils import configure_module
 
+    from . import flavour
+
     configure_module()  # as YOLOX's tools start: cv2 single-threaded in data workers, file limit
+    parser = flavour.make_parser(tool)
     parser.description = description
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                         help="cuda: YOLOX's own code; cpu: one process in float32; auto: cuda if present")
     args = parser.parse_args()
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"-b {args.batch_size}: the batch size must be 1 or more")
-    exp = load_exp(args.exp_file, args.name, args.opts)
-    if not args.experiment_name:
-        args.experiment_name = exp.exp_name
+    if flavour.flavour() == "pixeltable":  # -c module:Class -D key=value; the run is named by -n
+        exp = load_config(args.config, args.D)
+        args.name = args.experiment_name = args.name or exp.name
+    else:
+        exp = load_exp(args.exp_file, args.name, args.opts)
+        if not args.experiment_name:
+            args.experiment_name = exp.exp_name
+    try:
+        flavour.check_exp_value(exp)
+    except AssertionError as error:
+        raise UsageError(f"bad exp value: {error}") from None
     device = pick_device(args.device, args.devices, args.fp16)
     report = check_data(exp, splits)
     notices = fit_loader_workers(exp) if "train" not in splits else fit_training_settings(
@@ -109,16 +121,32 @@ def start_tool(parser, description, splits):
     return args, exp, device
 
 
-def launch_on_gpus(yolox_main, exp, args, pass_gpu_count=False):
-    """Run a YOLOX tool's ``main`` through ``yolox.core.launch``, as that tool's ``__main__`` does."""
-    from yolox.core import launch
-    from yolox.utils import get_num_devices
+def run_yolox_entry(tool, args, argv=None):
+    """Hand the command line (less --device) to the installed YOLOX's own ``tool`` entry point,
+    which does everything its own command does before and after ``launch``."""
+    from . import flavour
 
-    gpus = get_num_devices() if args.devices is None else args.devices
-    dist_url = "auto" if args.dist_url is None else args.dist_url
-    main_args = (exp, args, gpus) if pass_gpu_count else (exp, args)
-    launch(yolox_main, gpus, args.num_machines, args.machine_rank, backend=args.dist_backend,
-           dist_url=dist_url, args=main_args)
+    flavour.run_entry(tool, entry_argv(sys.argv[1:] if argv is None else argv, args))
+
+
+def entry_argv(argv, args):
+    """``argv`` without ``--device X`` / ``--device=X``, the one flag YOLOX's parsers lack, and with
+    a bare ``--cache`` written as ``--cache=<value>``: once ``--device`` is gone, YOLOX's optional
+    ``--cache [ram|disk]`` would otherwise take the next word as its value."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--device":
+            skip = True
+        elif not arg.startswith("--device="):
+            kept.append(arg)
+    cache = getattr(args, "cache", None)
+    if isinstance(cache, str) and "--cache" in kept:
+        at = kept.index("--cache")
+        if kept[at + 1:at + 2] != [cache]:  # bare: its value came from the flag's default
+            kept[at] = f"--cache={cache}"
+    return kept
 
 
 def load_exp(exp_file, exp_name, opts):
@@ -136,12 +164,11 @@ def load_exp(exp_file, exp_name, opts):
         except Exception as error:  # any failure inside the user's file
             raise UsageError(f"cannot load exp file {exp_file}: {type(error).__name__}: {error}") from None
     elif exp_name:
-        from yolox.exp import get_exp
+        from .flavour import named_exp
 
-        try:
-            exp = get_exp(None, exp_name)
-        except ModuleNotFoundError:
-            raise UsageError(f"unknown exp name {exp_name!r}: use yolox-nano/tiny/s/m/l/x or -f FILE") from None
+        exp = named_exp(exp_name)
+        if exp is None:
+            raise UsageError(f"unknown exp name {exp_name!r}: use yolox-nano/tiny/s/m/l/x or -f FILE")
     else:
         raise UsageError("give an exp file with -f FILE (or a YOLOX exp name with -n)")
     check_option_values(exp, opts or [])
@@ -149,6 +176,37 @@ def load_exp(exp_file, exp_name, opts):
         exp.merge(list(opts or []))
     except (ValueError, AssertionError) as error:
         raise UsageError(str(error) or f"exp options come in 'key value' pairs, got {opts}") from None
+    return exp
+
+
+def load_config(config, opts):
+    """pixeltable-yolox's config: a built-in name (yolox_s) or ``module:Class``, imported with the
+    current directory on the path and showing the real import error; ``-D key=value`` merged in."""
+    from .flavour import ExpBase, named_exp
+
+    if not config:
+        raise UsageError("give a config with -c NAME or -c module:Class (pixeltable-yolox)")
+    exp = named_exp(config)
+    if exp is None:
+        module_name, _, class_name = config.partition(":")
+        if not class_name:
+            raise UsageError(f"unknown config {config!r}: use yolox_nano/tiny/s/m/l/x or module:Class")
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
+        try:
+            exp = getattr(importlib.import_module(module_name), class_name)()
+        except Exception as error:  # any failure inside the user's module
+            raise UsageError(f"cannot load config {config}: {type(error).__name__}: {error}") from None
+        if not isinstance(exp, ExpBase):
+            raise UsageError(f"config {config} is a {type(exp).__name__}, not a yolox.config.YoloxConfig")
+    pairs = [item.partition("=") for item in opts or []]
+    bad = [key for key, eq, _ in pairs if not eq]
+    if bad:
+        raise UsageError(f"-D takes key=value, got {bad[0]!r}")
+    try:
+        exp.update({key: value for key, _, value in pairs})
+    except (ValueError, AttributeError) as error:
+        raise UsageError(str(error)) from None
     return exp
 
 

@@ -13,21 +13,23 @@ import json
 import math
 import os
 import random
+import re
 import time
+import warnings
 
 import numpy as np
 import torch
 from loguru import logger
 from tqdm import tqdm
-from yolox.core import Trainer
-from yolox.evaluators import COCOEvaluator, VOCEvaluator
 from yolox.utils import ModelEMA, get_model_info, postprocess
 
 from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
 from .data_check import unreadable_image_in
 from .errors import DataError, FixableError
+from .flavour import COCOEvaluator, Trainer, VOCEvaluator
 
-__all__ = ["CPUTrainer", "CPUCOCOEvaluator", "CPUVOCEvaluator", "to_cpu_evaluator", "parse_coco_summary"]
+__all__ = ["CPUTrainer", "CPUCOCOEvaluator", "CPUVOCEvaluator", "to_cpu_evaluator", "parse_coco_summary",
+           "quiet_cpu_run"]
 
 
 def _infer(evaluator, model, convert):
@@ -49,6 +51,28 @@ def _infer(evaluator, model, convert):
     return batches, torch.tensor([inference_time, nms_time, len(evaluator.dataloader)])
 
 
+# What YOLOX prints on every CPU run that says nothing about it: its torch.cuda.amp calls (disabled
+# on the CPU) are deprecated, its data loaders ask for pinned memory, and its log line reports the
+# GPU memory as 0Mb.
+_CPU_NOISE = (
+    (FutureWarning, r"`torch\.cuda\.amp\.(autocast|GradScaler)\(args\.\.\.\)` is deprecated"),
+    (UserWarning, r"'pin_memory' argument is set as true but no accelerator is found"),
+)
+_GPU_MEMORY = re.compile(r"(gpu )?mem: 0Mb, ")
+
+
+def _drop_gpu_memory(record):
+    if record["message"].startswith("epoch: "):
+        record["message"] = _GPU_MEMORY.sub("", record["message"], count=1)
+
+
+def quiet_cpu_run():
+    """Silence, for these messages only, what YOLOX's CUDA-minded code prints on a CPU run."""
+    for category, message in _CPU_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    logger.configure(patcher=_drop_gpu_memory)
+
+
 class CPUCOCOEvaluator(COCOEvaluator):
     """``COCOEvaluator`` whose inference loop runs on the CPU; scoring is pycocotools', reported
     as fractions with a per-class table ("-" where there is nothing to score)."""
@@ -58,6 +82,7 @@ class CPUCOCOEvaluator(COCOEvaluator):
         if not isinstance(evaluator, COCOEvaluator):
             raise TypeError(f"expected a yolox COCOEvaluator, got {type(evaluator).__name__}")
         evaluator.__class__ = cls
+        quiet_cpu_run()
         return evaluator
 
     def evaluate(self, model, distributed=False, half=False, *args, return_outputs=False, **kwargs):
@@ -149,7 +174,7 @@ def _random_resize_on_cpu(exp):
     """``Exp.random_resize`` with its size rule but no CUDA tensor (single process)."""
 
     def random_resize(data_loader, epoch, rank, is_distributed):
-        if not hasattr(exp, "random_size"):
+        if getattr(exp, "random_size", None) is None:  # pixeltable's config declares it as None
             base = int(exp.input_size[0] / 32)
             exp.random_size = (base - exp.multiscale_range, base + exp.multiscale_range)
         size = random.randint(*exp.random_size)
@@ -178,6 +203,7 @@ class CPUTrainer(Trainer):
         if args.logger != "tensorboard":  # checked here, before Trainer opens its log files
             raise FixableError(f"-l {args.logger} is not supported on the CPU; use -l tensorboard (the default)")
         args.fp16 = False  # float16 on the CPU is slower and unsupported by several ops
+        quiet_cpu_run()
         super().__init__(exp, args)
         self.device = "cpu"
         exp.random_resize = _random_resize_on_cpu(exp)

@@ -7,13 +7,13 @@ import re
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
-from yolox.exp import get_exp
-from yolox.models import YOLOXHead
 
 from helpers import REPO, Recorder, head_inputs
-from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, yolox_settings
+from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, flavour, yolox_settings
+from yolox_focal.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
+
+pytestmark = pytest.mark.any_yolox
 
 WIDTH = 0.25
 CHANNELS = [256, 512, 1024]
@@ -218,11 +218,25 @@ def test_state_dict_and_inference_equal_yolox():
         assert torch.equal(stock(feats), ours(feats))
 
 
+def nano_exps():
+    """YOLOX's own yolox-nano exp (config) and ours, in the installed YOLOX's kind."""
+    if flavour.flavour() == "pixeltable":
+        from yolox.config import YoloxNano
+
+        from yolox_focal.pixeltable_configs import YoloxNanoFocal
+
+        return YoloxNano(), YoloxNanoFocal()
+    from yolox.exp import get_exp
+
+    return get_exp(exp_name="yolox-nano"), get_exp(str(REPO / "exps" / "yolox_nano_focal.py"))
+
+
 def test_checkpoints_move_both_ways_between_full_models():
-    official = get_exp(exp_name="yolox-nano").get_model()
-    exp = get_exp(str(REPO / "exps" / "yolox_nano_focal.py"))
-    exp.merge(["cls_loss", "varifocal", "box_loss", "giou"])
+    official_exp, exp = nano_exps()
+    official = official_exp.get_model()
+    exp.cls_loss, exp.box_loss = "varifocal", "giou"
     ours = exp.get_model()
+    assert ours.head.loss_kit.changed() == {"obj_loss": "focal", "cls_loss": "varifocal", "box_loss": "giou"}
     assert isinstance(ours.head, FocalYOLOXHead) and not isinstance(official.head, FocalYOLOXHead)
     ours.load_state_dict(official.state_dict(), strict=True)  # fine-tune from COCO weights
     official.load_state_dict(ours.state_dict(), strict=True)  # deploy a model trained with the kit

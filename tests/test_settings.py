@@ -7,6 +7,8 @@ from yolox_focal.losses._common import defaults_of
 from yolox_focal.settings import (BRANCH_LOSSES, ELEMENTWISE_LOSSES, SETTINGS, SETTINGS_BY_NAME, check_settings,
                                   default_settings, parse_setting, settings_table, yolox_settings)
 
+pytestmark = pytest.mark.any_yolox
+
 
 def test_readme_shows_the_generated_settings_table():
     table = settings_table()

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.any_yolox
 
 PIXELTABLE = flavour.flavour() == "pixeltable"
 TINY = {"input_size": "(128, 128)", "test_size": "(128, 128)", "random_size": "(4, 4)", "data_num_workers": "2",
-        "print_interval": "1", "eval_interval": "1", "no_aug_epochs": "0", "warmup_epochs": "1", "max_epoch": "1"}
+        "print_interval": "1", "eval_interval": "1", "no_aug_epochs": "0", "warmup_epochs": "1", "max_epoch": "1",
+        "cls_loss": "varifocal", "box_loss": "ciou", "focal_alpha": "none"}  # the loss kit, in either YOLOX
 PIXELTABLE_CONFIG = """
     from yolox.config import YoloxConfig
 
@@ -35,7 +36,8 @@ def exp_args(root, **opts):
     """The flags that pick the exp and set its options, in the installed YOLOX's style."""
     opts = dict(TINY, data_dir=str(root / "data"), output_dir=str(root / "out"), **opts)
     if PIXELTABLE:
-        return ["-c", "demo_cfg:Demo"] + [f"-D{k}={v.strip('()').replace(' ', '')}" for k, v in opts.items()]
+        return (["-c", "yolox_focal.pixeltable_configs:DemoFocal"]
+                + [f"-D{k}={v.strip('()').replace(' ', '')}" for k, v in opts.items()])
     return ["-f", str(REPO / "exps" / "demo" / "demo_focal.py")] + [x for kv in opts.items() for x in kv]
 
 
@@ -57,7 +59,7 @@ def trained(tmp_path_factory):
 
 
 def run_folder(root):
-    return root / "out" / ("demo" if PIXELTABLE else "demo_focal")
+    return root / "out" / "demo_focal"
 
 
 def test_cpu_training_writes_yolox_outputs(trained):
@@ -103,3 +105,6 @@ def test_pixeltable_config_mistakes_are_one_line(trained):
     assert line == "error: Unknown model configuration option: focal_gama"
     line = error_line(run(root, "train.py", "-c", "demo_cfg:Demo", "-D", "max_epoch", "--device", "cpu"))
     assert line == "error: -D takes key=value, got 'max_epoch'"
+    line = error_line(run(root, "train.py", "-c", "yolox_focal.pixeltable_configs:DemoFocal", "-D", "box_loss=wiou",
+                          "--device", "cpu"))
+    assert line == "error: box_loss must be one of iou, giou, diou, ciou, eiou, siou; got 'wiou'"

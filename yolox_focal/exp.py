@@ -17,8 +17,7 @@ own head); the mixin then gives the head a loss kit in place. Every setting of
 import ast
 import difflib
 
-from yolox.exp import Exp as YOLOXExp
-
+from .flavour import ExpBase  # Megvii's Exp or pixeltable-yolox's YoloxConfig
 from .head import FocalYOLOXHead
 from .settings import SETTINGS, SETTINGS_BY_NAME, check_settings, parse_setting
 
@@ -79,6 +78,15 @@ class FocalExpMixin:
                 setattr(self, key, parse_exp_value(getattr(self, key), value))
         check_settings(self.loss_settings())
 
+    def update(self, opts):
+        """pixeltable-yolox's ``-D key=value`` options ({key: text}): the loss settings are parsed
+        and checked as declared, the rest is the config's own ``update``."""
+        own = {k: parse_setting(k, v) for k, v in opts.items() if k in SETTINGS_BY_NAME}
+        super().update({k: v for k, v in opts.items() if k not in SETTINGS_BY_NAME})
+        vars(self).update(own)
+        check_settings(self.loss_settings())
 
-class FocalExp(FocalExpMixin, YOLOXExp):
-    """YOLOX's base ``Exp`` with the loss kit, for exps written from scratch."""
+
+class FocalExp(FocalExpMixin, ExpBase):
+    """YOLOX's base ``Exp`` (pixeltable-yolox: ``YoloxConfig``) with the loss kit, for exps written
+    from scratch."""

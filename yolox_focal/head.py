@@ -16,8 +16,8 @@ In a YOLOX tree that carries this project's ``patches/``, ``YOLOXHead.get_losses
 import inspect
 
 from torch import nn
-from yolox.models import YOLOXHead
 
+from .flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable-yolox's YoloxHead
 from .kit import LossKit
 from .settings import default_settings
 

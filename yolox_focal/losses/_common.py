@@ -100,8 +100,13 @@ def power(base, exponent):
     doubled = 2 * exponent
     if doubled != int(doubled) or doubled > 8:
         return torch.log(base).mul_(exponent).exp_()  # log(0) = -inf gives 0 ** exponent = 0
-    result = base.sqrt() if doubled % 2 else torch.ones_like(base)
-    for _ in range(int(exponent)):
+    if doubled % 2:
+        result, multiplies = base.sqrt(), int(exponent)
+    elif exponent == 0:
+        return torch.ones_like(base)
+    else:
+        result, multiplies = base.clone(), int(exponent) - 1
+    for _ in range(multiplies):
         result.mul_(base)
     return result
 

@@ -63,9 +63,9 @@ def _quality_focal(x, t, beta, alpha, need_grad):
     loss = bce * weight
     if not need_grad:
         return loss, None
-    # d/dx = w [(p - t) + beta bce sign(p - t) p (1 - p) / |p - t|]; where p = t the second term
-    # is 0 (sign 0), so dividing by a clamped |p - t| keeps it finite.
-    p.mul_(torch.neg(x).sigmoid_()).mul_(bce).mul_(d.sign()).div_(a.clamp_(min=torch.finfo(a.dtype).tiny))
+    # d/dx = w [(p - t) + beta bce p (1 - p) / (p - t)]. Where p = t the second term is 0 in the
+    # limit for beta > 1 (w = |p - t| ** beta goes to 0 faster): 0 / 0 and x / 0 are set to 0.
+    p.mul_(torch.neg(x).sigmoid_()).mul_(bce).div_(d).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
     return loss, d.add_(p, alpha=beta).mul_(weight)
 
 

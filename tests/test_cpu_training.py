@@ -100,3 +100,24 @@ def test_every_branch_chosen_on_the_command_line_trains(trained, tmp_path):
     losses = [record[k] for k in ("obj_loss", "iou_loss", "cls_loss")]
     assert all(np.isfinite(v) and v > 0 for v in losses), record
     assert "best AP50:95" in result.stdout
+
+
+def test_yolox_demo_labels_boxes_with_the_exps_class_names(trained, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from yolox_focal.demo_data import CLASSES
+
+    root, _, _ = trained
+    image = sorted((root / "data" / "val2017").iterdir())[0]
+    checkpoint = root / "out" / "run" / "latest_ckpt.pth"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "demo.py"), "image", "-f", str(EXP), "-c", str(checkpoint),
+         "--path", str(image), "--conf", "0.0", "--tsize", "128", "--save_result", "-expn", "demo_run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"labels: {', '.join(CLASSES)}" in result.stdout
+    saved = list((tmp_path / "YOLOX_outputs" / "demo_run" / "vis_res").rglob(image.name))
+    assert len(saved) == 1 and saved[0].stat().st_size > 0

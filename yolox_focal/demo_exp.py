@@ -14,6 +14,7 @@ DEMO_DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 def apply_demo_settings(exp):
     """Give a yolox-nano exp or config the demo's data and schedule."""
     exp.data_dir = DEMO_DATA_DIR
+    exp.class_names = CLASSES  # the eval tables' and tools/demo.py's labels
     exp.num_classes = len(CLASSES)
     exp.input_size = exp.test_size = (320, 320)
     exp.random_size = (10, 10)  # fixed 320 px: no multiscale on a short schedule

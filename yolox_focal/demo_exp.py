@@ -6,9 +6,10 @@ import os
 
 from .demo_data import CLASSES
 
-__all__ = ["apply_demo_settings", "DEMO_DATA_DIR"]
+__all__ = ["apply_demo_settings", "DATASETS", "DEMO_DATA_DIR"]
 
-DEMO_DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets", "demo")
+DATASETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets")
+DEMO_DATA_DIR = os.path.join(DATASETS, "demo")
 
 
 def apply_demo_settings(exp):

@@ -6,15 +6,17 @@ import os
 
 from .demo_data import CLASSES
 
-__all__ = ["apply_demo_settings", "DATASETS", "DEMO_DATA_DIR"]
+__all__ = ["apply_demo_settings", "CHECKOUT_DATASETS"]
 
-DATASETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets")
-DEMO_DATA_DIR = os.path.join(DATASETS, "demo")
+# datasets/ of the checkout this package runs from (an editable install): where the pixeltable
+# configs, which live in the package, look for the demo data. The exps in exps/demo/ find it from
+# their own location instead.
+CHECKOUT_DATASETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets")
 
 
-def apply_demo_settings(exp):
-    """Give a yolox-nano exp or config the demo's data and schedule."""
-    exp.data_dir = DEMO_DATA_DIR
+def apply_demo_settings(exp, datasets):
+    """Give a yolox-nano exp or config the demo's data (``datasets``/demo) and schedule."""
+    exp.data_dir = os.path.join(datasets, "demo")
     exp.class_names = CLASSES  # the eval tables' and tools/demo.py's labels
     exp.num_classes = len(CLASSES)
     exp.input_size = exp.test_size = (320, 320)

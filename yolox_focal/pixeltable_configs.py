@@ -7,7 +7,7 @@ loss settings' defaults), and the demo. Importable only where pixeltable-yolox i
 
 from yolox.config import YoloxL, YoloxM, YoloxNano, YoloxS, YoloxTiny, YoloxX
 
-from .demo_exp import apply_demo_settings
+from .demo_exp import CHECKOUT_DATASETS, apply_demo_settings
 from .exp import FocalExpMixin
 
 __all__ = ["YoloxNanoFocal", "YoloxTinyFocal", "YoloxSFocal", "YoloxMFocal", "YoloxLFocal", "YoloxXFocal",
@@ -41,7 +41,7 @@ class DemoFocal(YoloxNanoFocal):
     def __init__(self):
         super().__init__()
         self.name = "demo_focal"
-        apply_demo_settings(self)
+        apply_demo_settings(self, CHECKOUT_DATASETS)
 
 
 class DemoBce(DemoFocal):

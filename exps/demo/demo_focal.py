@@ -9,9 +9,11 @@ from yolox.exp.default.yolox_nano import Exp as YOLOXNanoExp
 from yolox_focal import FocalExpMixin
 from yolox_focal.demo_exp import apply_demo_settings
 
+DATASETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "datasets")
+
 
 class Exp(FocalExpMixin, YOLOXNanoExp):
     def __init__(self):
         super().__init__()
         self.exp_name = os.path.splitext(os.path.basename(__file__))[0]
-        apply_demo_settings(self)
+        apply_demo_settings(self, DATASETS)

@@ -5,10 +5,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # YOLOX's exp loader does this too
+from demo_focal import DATASETS  # noqa: E402
 from demo_focal import Exp as FocalDemoExp  # noqa: E402
 
 from yolox_focal.demo_data import CLASSES, VOC_SETS  # noqa: E402
-from yolox_focal.demo_exp import DATASETS  # noqa: E402
 from yolox_focal.voc import VOCExpMixin  # noqa: E402
 
 

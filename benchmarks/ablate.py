@@ -24,12 +24,14 @@ resumes from its last checkpoint, and a run made with other settings is refused.
 import argparse
 import json
 import math
-import platform
+import shlex
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from common import machine
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_EXP = REPO / "exps" / "demo" / "demo_focal.py"
@@ -73,6 +75,27 @@ def variant_opts(variants, name):
 
 def run_dir(out, variant, seed):
     return out / f"{variant}-seed{seed}"
+
+
+def trained_on(device, fp16):
+    """What a run trains on, as its ``done`` record and the report name it: the GPU or the CPU
+    model and cores, and torch's version."""
+    info = machine()
+    if device == "cuda" or device == "auto" and "gpu" in info:
+        where = info["gpu"] + (", fp16" if fp16 else "")
+    else:
+        where = f"CPU {info['processor']}, {info['cpu_count']} cores"
+    return f"{where}, torch {info['torch']}"
+
+
+def done_record(out, variant, seed):
+    """A finished run's ``done`` record ({"train_seconds", "trained_on"}; older runs recorded
+    less, the first ones nothing), or None while the run is not finished."""
+    done = run_dir(out, variant, seed) / "done"
+    if not done.exists():
+        return None
+    text = done.read_text().strip()
+    return json.loads(text) if text else {}
 
 
 def exp_settings(exp_file, opts):
@@ -135,7 +158,8 @@ def train(out, variant, seed, args, progress=""):
         sys.exit(f"ablate: {directory.name} failed (tools/train.py exit status {result.returncode}, its "
                  "message is above); fix that and run the same command again to resume")
     spent = time.monotonic() - start
-    (directory / "done").write_text(json.dumps({"train_seconds": round(spent, 1)}) + "\n")
+    record = {"train_seconds": round(spent, 1), "trained_on": trained_on(args.device, args.fp16)}
+    (directory / "done").write_text(json.dumps(record) + "\n")
     return spent
 
 
@@ -144,7 +168,7 @@ def read_metrics(out, variant, seeds):
     runs = {}
     for seed in seeds:
         directory = run_dir(out, variant, seed)
-        if (directory / "done").exists():  # unfinished runs would mix schedules in one mean
+        if done_record(out, variant, seed) is not None:  # unfinished runs would mix schedules in one mean
             lines = (directory / "metrics.jsonl").read_text().splitlines()
             runs[seed] = [json.loads(line) for line in lines if line.strip()]
     return runs
@@ -163,17 +187,18 @@ def finals_of(out, variant, seeds):
 
 
 def paired_difference(variant_finals, baseline_finals, metric):
-    """(mean, sd, n, distinguishable) of variant - baseline over the seeds both finished, with a
-    two-sided paired t-test at 95 %; None where fewer than two seeds pair up."""
+    """(mean, sd, n, half_width, distinguishable) of variant - baseline over the seeds both
+    finished: ``mean ± half_width`` is the 95 % confidence interval of the mean difference, and
+    the difference is distinguishable from seed noise where that interval leaves out 0 (the
+    two-sided paired t-test at 95 %). None where fewer than two seeds pair up."""
     pairs = [(variant_finals[s].get(metric), baseline_finals[s].get(metric))
              for s in variant_finals if s in baseline_finals]
     diffs = [v - b for v, b in pairs if v is not None and b is not None]
     if len(diffs) < 2:
         return None
     mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
-    critical = T_CRITICAL.get(len(diffs) - 1, 1.96)
-    distinguishable = sd == 0 and mean != 0 or sd > 0 and abs(mean) / (sd / math.sqrt(len(diffs))) > critical
-    return mean, sd, len(diffs), distinguishable
+    half_width = T_CRITICAL.get(len(diffs) - 1, 1.96) * sd / math.sqrt(len(diffs))
+    return mean, sd, len(diffs), half_width, abs(mean) > half_width
 
 
 def describe(settings):
@@ -182,12 +207,13 @@ def describe(settings):
 
 def summary_table(out, variants, seeds, variant_table=VARIANTS):
     lines = ["| variant | settings | seeds | " + " | ".join(f"{m} (mean ± sd)" for m in METRICS)
-             + " | ap50 per seed |",
-             "|---|---|---|" + "---|" * len(METRICS) + "---|"]
+             + " | ap50 per seed | min per run |",
+             "|---|---|---|" + "---|" * len(METRICS) + "---|---|"]
     for variant in variants:
         finals = finals_of(out, variant, seeds)
         if not finals:
             continue
+        minutes, _ = mean_std([(done_record(out, variant, seed) or {}).get("train_seconds") for seed in finals])
         cells = []
         for metric in METRICS:
             mean, sd = mean_std([f.get(metric) for f in finals.values()])
@@ -195,14 +221,14 @@ def summary_table(out, variants, seeds, variant_table=VARIANTS):
         per_seed = ", ".join(f"{seed}: " + ("n/a" if f.get("ap50") is None else f"{f['ap50']:.3f}")
                              for seed, f in finals.items())
         lines.append(f"| {variant} | {describe(variant_table[variant])} | {len(finals)} | " + " | ".join(cells)
-                     + f" | {per_seed} |")
+                     + f" | {per_seed} | " + ("n/a" if minutes is None else f"{minutes / 60:.1f}") + " |")
     return "\n".join(lines)
 
 
 def difference_table(out, variants, seeds):
     """Each variant minus the baseline, paired by seed, and whether that is more than seed noise."""
     baseline = finals_of(out, BASELINE, seeds)
-    lines = [f"| variant | " + " | ".join(f"{m} - {BASELINE} (mean ± sd)" for m in METRICS) + " | verdict |",
+    lines = [f"| variant | " + " | ".join(f"{m} - {BASELINE} (mean ± sd [95 % CI])" for m in METRICS) + " | verdict |",
              "|---|" + "---|" * len(METRICS) + "---|"]
     for variant in variants:
         if variant == BASELINE:
@@ -210,11 +236,12 @@ def difference_table(out, variants, seeds):
         results = [paired_difference(finals_of(out, variant, seeds), baseline, m) for m in METRICS]
         if results[0] is None:
             continue
-        cells = ["n/a" if r is None else f"{r[0]:+.4f} ± {r[1]:.4f}" + (" *" if r[3] else "") for r in results]
-        marked = [m for m, r in zip(METRICS, results) if r is not None and r[3]]
+        cells = ["n/a" if r is None else f"{r[0]:+.4f} ± {r[1]:.4f} [{r[0] - r[3]:+.4f}, {r[0] + r[3]:+.4f}]"
+                 + (" *" if r[4] else "") for r in results]
+        marked = [m for m, r in zip(METRICS, results) if r is not None and r[4]]
         if marked:
             verdict = "distinguishable from seed noise on " + ", ".join(
-                f"{m} ({'better' if r[0] > 0 else 'worse'})" for m, r in zip(METRICS, results) if r and r[3])
+                f"{m} ({'better' if r[0] > 0 else 'worse'})" for m, r in zip(METRICS, results) if r and r[4])
         else:
             verdict = f"not distinguishable from seed noise ({results[0][2]} paired seeds)"
         lines.append(f"| {variant} | " + " | ".join(cells) + f" | {verdict} |")
@@ -268,6 +295,36 @@ def progress_line(done, total, spent):
     return f"[run {done + 1}/{total}, {done} done, ~{int(eta // 3600)}h{int(eta % 3600 // 60):02d}m left] "
 
 
+def command_line(args):
+    """The command that makes this grid again, every choice spelt out."""
+    def shown(path):
+        return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+    words = ["python", "benchmarks/ablate.py", "-f", shown(args.exp_file), "--out", shown(args.out),
+             "--variants", *args.variants, "--seeds", *map(str, args.seeds), "-b", str(args.batch_size),
+             "--device", args.device] + ["--fp16"] * args.fp16
+    for spec in args.variant:
+        words += ["--variant", *spec]
+    if args.opts:
+        words += ["--opts", *args.opts]
+    return shlex.join(words)
+
+
+def runs_footer(out, variants, seeds):
+    """How many runs the tables hold, their training time and what they were trained on."""
+    records = [r for v in variants for s in seeds if (r := done_record(out, v, s)) is not None]
+    seconds = [r["train_seconds"] for r in records if "train_seconds" in r]
+    machines = {}
+    for record in records:
+        where = record.get("trained_on", "not recorded")
+        machines[where] = machines.get(where, 0) + 1
+    time_note = f"{sum(seconds) / 3600:.1f} h of training" if seconds else "training time not recorded"
+    if 0 < len(seconds) < len(records):
+        time_note += f" (recorded for {len(seconds)} of them)"
+    return (f"{len(records)} runs finished, {time_note}; trained on: "
+            + "; ".join(f"{where} ({n} run{'s' * (n != 1)})" for where, n in machines.items()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-f", "--exp-file", type=Path, default=DEMO_EXP, help="exp file (default: the demo exp)")
@@ -309,11 +366,10 @@ def main():
     report = "\n\n".join([
         summary_table(args.out, args.variants, args.seeds, args.variant_table),
         difference_table(args.out, args.variants, args.seeds)
-        + "\n\n`*`: the paired t-test (two-sided, 95 %) says the difference is larger than seed noise.",
-        f"exp: {args.exp_file.relative_to(REPO) if args.exp_file.is_relative_to(REPO) else args.exp_file}; "
-        f"-b {args.batch_size}; --opts {' '.join(args.opts) or '(none)'}; seeds {' '.join(map(str, args.seeds))}; "
-        f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores; training time recorded per run in "
-        "each run's `done` file",
+        + "\n\nEach difference: mean ± sd over the paired seeds [95 % confidence interval of the mean]. "
+        "`*`: the interval leaves out 0, i.e. the paired t-test (two-sided, 95 %) says the difference is "
+        "larger than seed noise.",
+        f"`{command_line(args)}`\n\n{runs_footer(args.out, args.variants, args.seeds)}",
     ])
     (args.out / "ablation.md").write_text(report + "\n")
     plot(args.out, args.variants, args.seeds, "ap50_95", "COCO AP50:95", "ablation_ap.png")

@@ -3,6 +3,7 @@ keeps a resumed run on the schedule it started with. (Training itself is covered
 test_cpu_training.py, through the same tools/train.py the runner calls.)"""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,21 +15,21 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import ablate  # noqa: E402
 
 
-def write_run(out, variant, seed, ap50s, done=True):
+def write_run(out, variant, seed, ap50s, done=True, record=None):
     directory = ablate.run_dir(out, variant, seed)
     directory.mkdir(parents=True)
     records = [{"epoch": e + 1, "obj_loss": 1.0 / (e + 1), "ap50": ap, "ap50_95": ap / 2, "ap_small": ap / 4}
                for e, ap in enumerate(ap50s)]
     (directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    if done:
-        (directory / "done").touch()
+    if done:  # the first runs wrote an empty done file, later ones a record
+        (directory / "done").write_text(json.dumps(record) if record else "")
 
 
 def test_table_is_mean_and_spread_of_last_epochs_of_finished_runs(tmp_path):
     write_run(tmp_path, "yolox", 0, [0.1, 0.3])
     write_run(tmp_path, "yolox", 1, [0.1, 0.5])
     write_run(tmp_path, "yolox", 2, [0.9, 0.9], done=False)  # interrupted: left out of the means
-    write_run(tmp_path, "focal", 0, [0.05, 0.2])
+    write_run(tmp_path, "focal", 0, [0.05, 0.2], record={"train_seconds": 420.0})
     table = ablate.summary_table(tmp_path, ["yolox", "focal", "focal-w4"], [0, 1, 2])
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
     assert set(rows) == {"yolox", "focal"}  # focal-w4 has no finished run
@@ -37,6 +38,7 @@ def test_table_is_mean_and_spread_of_last_epochs_of_finished_runs(tmp_path):
     assert rows["yolox"][3] == "0.4000 ± 0.1414"  # AP50 of epoch 2 over seeds 0 and 1
     assert rows["yolox"][5] == "0: 0.300, 1: 0.500"
     assert rows["focal"][3] == "0.2000 ± 0.0000"
+    assert rows["yolox"][6] == "n/a" and rows["focal"][6] == "7.0"  # minutes of training per run
 
 
 def test_differences_are_paired_by_seed_and_judged_against_seed_noise(tmp_path):
@@ -48,10 +50,28 @@ def test_differences_are_paired_by_seed_and_judged_against_seed_noise(tmp_path):
     table = ablate.difference_table(tmp_path, ["yolox", "ciou", "giou", "diou"], [0, 1, 2])
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
     assert set(rows) == {"ciou", "giou"}
-    assert rows["ciou"][1] == "+0.0210 ± 0.0010 *"  # AP50
+    # AP50: mean ± sd [mean ± t(2 df) * sd / sqrt(3)], the interval leaving out 0
+    assert rows["ciou"][1] == "+0.0210 ± 0.0010 [+0.0185, +0.0235] *"
     assert rows["ciou"][3].startswith("distinguishable from seed noise on") and "ap50 (better)" in rows["ciou"][3]
-    assert rows["giou"][1].startswith("+0.0033 ± ") and not rows["giou"][1].endswith("*")
+    assert rows["giou"][1] == "+0.0033 ± 0.0569 [-0.1379, +0.1446]"  # no *
     assert rows["giou"][3] == "not distinguishable from seed noise (3 paired seeds)"
+
+
+def test_footer_counts_runs_training_time_and_machines(tmp_path):
+    where = "CPU Example 9000, 2 cores, torch 2.14.1"
+    write_run(tmp_path, "yolox", 0, [0.3], record={"train_seconds": 1800.0, "trained_on": where})
+    write_run(tmp_path, "focal", 0, [0.2], record={"train_seconds": 1800.0, "trained_on": where})
+    write_run(tmp_path, "focal", 1, [0.2])  # recorded nothing
+    write_run(tmp_path, "ciou", 0, [0.2], done=False)
+    assert ablate.runs_footer(tmp_path, ["yolox", "focal", "ciou"], [0, 1]) == (
+        f"3 runs finished, 1.0 h of training (recorded for 2 of them); trained on: {where} (2 runs); not recorded (1 run)")
+
+
+def test_a_run_records_what_it_trained_on():
+    import torch
+    from common import cpu_model
+
+    assert ablate.trained_on("cpu", fp16=True) == f"CPU {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def test_own_variants_and_progress():
@@ -73,7 +93,11 @@ def test_report_only_writes_table_and_plots(tmp_path):
     write_run(tmp_path, "focal", 0, [0.05, 0.2])
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "ablate.py"), "--report-only", "--out", str(tmp_path),
                     "--variants", "yolox", "focal", "--seeds", "0"], check=True, capture_output=True)
-    assert "| focal |" in (tmp_path / "ablation.md").read_text()
+    report = (tmp_path / "ablation.md").read_text()
+    assert "| focal |" in report
+    assert f"`python benchmarks/ablate.py -f exps/demo/demo_focal.py --out {tmp_path} --variants yolox focal " \
+           "--seeds 0 -b 16 --device auto`" in report
+    assert "2 runs finished, training time not recorded; trained on: not recorded (2 runs)" in report
     for name in ("ablation_ap.png", "ablation_ap50.png", "ablation_obj_loss.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 

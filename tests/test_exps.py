@@ -60,6 +60,10 @@ def test_cli_opts_set_objectness_keys():
     exp.merge(["input_size", "(320, 256)", "data_dir", "/data/coco", "ema", "False", "warmup_epochs", "2"])
     assert exp.input_size == (320, 256) and exp.data_dir == "/data/coco"
     assert exp.ema is False and exp.warmup_epochs == 2
+    # lower-case booleans, numbers written as literals, lists for tuples, None taking a literal
+    exp.merge(["ema", "true", "enable_mixup", "false", "max_epoch", "1e2", "mosaic_scale", "[0.5, 1.5]"])
+    assert exp.ema is True and exp.enable_mixup is False
+    assert exp.max_epoch == 100 and type(exp.max_epoch) is int and exp.mosaic_scale == (0.5, 1.5)
     exp.merge(["obj_loss", "BCE", "focal_alpha", "0.5", "cls_loss", "varifocal", "cls_varifocal_alpha", "0.5",
                "cls_label_smoothing", "0.1", "box_loss", "ciou", "box_loss_weight", "2"])
     assert exp.obj_loss == "bce" and exp.focal_alpha == 0.5
@@ -79,6 +83,11 @@ def test_cli_opts_set_objectness_keys():
     (["cls_varifocal_alpha", "0"], "cls_varifocal_alpha must be a finite number > 0, got 0.0"),
     (["cls_label_smoothing", "none"], "cls_label_smoothing takes a number, got 'none'"),
     (["max_epoch"], "pairs"),
+    (["max_epoch", "ten"], "exp option max_epoch takes a whole number, got 'ten'"),
+    (["max_epoch", "2.5"], "exp option max_epoch takes a whole number, got '2.5'"),
+    (["ema", "yes"], "exp option ema takes true or false, got 'yes'"),
+    (["basic_lr_per_img", "True"], "exp option basic_lr_per_img takes a number, got 'True'"),
+    (["input_size", "(320, 320, 3)"], "exp option input_size takes a tuple like (640, 640), got '(320, 320, 3)'"),
 ])
 def test_cli_opts_rejected_with_clear_message(opts, words):
     exp = focal_exp("s")

@@ -1,7 +1,6 @@
 """What tools/train.py and tools/eval.py share: loading the exp, picking the device, and checking
 the inputs up front so that a mistake costs one clear line instead of a traceback mid-run."""
 
-import ast
 import importlib
 import inspect
 import os
@@ -15,7 +14,7 @@ from .errors import FixableError
 from .fit_settings import fit_loader_workers, fit_training_settings
 
 __all__ = ["UsageError", "main_guard", "start_tool", "run_yolox_entry", "entry_argv", "load_exp", "load_config",
-           "pick_device", "check_data", "check_option_values", "load_checkpoint", "check_state_matches",
+           "pick_device", "check_data", "load_checkpoint", "check_state_matches",
            "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT", "REPO"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
@@ -171,7 +170,6 @@ def load_exp(exp_file, exp_name, opts):
             raise UsageError(f"unknown exp name {exp_name!r}: use yolox-nano/tiny/s/m/l/x or -f FILE")
     else:
         raise UsageError("give an exp file with -f FILE (or a YOLOX exp name with -n)")
-    check_option_values(exp, opts or [])
     try:
         exp.merge(list(opts or []))
     except (ValueError, AssertionError) as error:
@@ -228,40 +226,6 @@ def pick_device(requested, gpus, fp16):
     if fp16:
         print("warning: --fp16 is ignored on the CPU; running in float32", file=sys.stderr)
     return "cpu"
-
-
-_OPTION_KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
-
-
-def check_option_values(exp, opts):
-    """Refuse a ``key value`` option whose value does not fit the type of the exp's own value, in
-    one line naming both (YOLOX's merge would crash, or keep the wrong type and fail mid-run)."""
-    from .settings import SETTINGS_BY_NAME
-
-    for key, text in zip(opts[0::2], opts[1::2]):
-        current = getattr(exp, key, None)
-        if key in SETTINGS_BY_NAME:
-            continue  # the declared loss settings are parsed and checked by the exp's merge
-        if current is None or callable(current) or not isinstance(text, str):
-            continue  # unknown keys are the exp's merge's to report; None takes anything
-        kind = type(current)
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        if kind is bool:
-            ok = isinstance(value, bool) or text.lower() in ("true", "false")
-        elif kind in (int, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or value == int(value))
-        elif kind in (tuple, list):
-            ok = isinstance(value, (tuple, list)) and len(value) == len(current) and all(
-                isinstance(v, type(c)) or isinstance(c, (int, float)) and isinstance(v, (int, float))
-                for v, c in zip(value, current))
-        else:
-            continue
-        if not ok:
-            expected = _OPTION_KINDS.get(kind) or f"a {kind.__name__} like {current!r}"
-            raise UsageError(f"exp option {key} takes {expected}, got {text!r}")
 
 
 def is_demo_exp(exp):

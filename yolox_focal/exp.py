@@ -24,23 +24,41 @@ from .settings import SETTINGS, SETTINGS_BY_NAME, check_settings, parse_setting
 __all__ = ["FocalExpMixin", "FocalExp", "parse_exp_value"]
 
 
-def parse_exp_value(current, text):
-    """A command-line string as the type of the exp's current value.
+_VALUE_KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
+
+
+def parse_exp_value(key, current, text):
+    """A command-line string as the type of the exp's current value, or a one-line ValueError
+    naming the option, the type it takes and the text.
 
     YOLOX's merge calls ``type(current)(text)``, which keeps "1" as a string where the default is
-    None and splits "(320, 320)" into characters for a tuple; literals fix both.
+    None, makes "false" true and splits "(320, 320)" into characters for a tuple; literals fix all
+    three, and a value of the wrong type is refused here instead of failing mid-run.
     """
     if not isinstance(text, str) or isinstance(current, str):
         return text
-    if isinstance(current, (int, float)) and not isinstance(current, bool):
-        try:
-            return type(current)(text)
-        except ValueError:
-            pass
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        return text
+        value = text
+    kind = type(current)
+    if current is None or kind not in (bool, int, float, tuple, list):
+        return value  # None takes anything; other types are the exp's own business
+    if kind is bool:
+        if text.strip().lower() in ("true", "false"):
+            return text.strip().lower() == "true"
+    elif kind in (int, float):
+        if _is_number(value) and (kind is float or value == int(value)):
+            return kind(value)
+    elif isinstance(value, (tuple, list)) and len(value) == len(current) and all(
+            isinstance(v, type(c)) or _is_number(v) and _is_number(c) for v, c in zip(value, current)):
+        return kind(value)
+    expected = _VALUE_KINDS.get(kind) or f"a {kind.__name__} like {current!r}"
+    raise ValueError(f"exp option {key} takes {expected}, got {text!r}")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class FocalExpMixin:
@@ -75,7 +93,7 @@ class FocalExpMixin:
             if key in SETTINGS_BY_NAME:
                 setattr(self, key, parse_setting(key, value))
             else:
-                setattr(self, key, parse_exp_value(getattr(self, key), value))
+                setattr(self, key, parse_exp_value(key, getattr(self, key), value))
         check_settings(self.loss_settings())
 
     def update(self, opts):

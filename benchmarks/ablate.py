@@ -287,7 +287,8 @@ def parse_variants(specs):
 
 
 def progress_line(done, total, spent):
-    """'[run 4/21, 3 done, ~1h05m left]' from the mean time of the runs trained so far."""
+    """'[run 4/21, 3 done, ~1h05m left]' from the mean time of the runs trained so far (by this
+    command, or kept from an earlier one on the same machine)."""
     left = total - done
     if not spent or not left:
         return f"[run {done + 1}/{total}] "
@@ -325,6 +326,20 @@ def runs_footer(out, variants, seeds):
             + "; ".join(f"{where} ({n} run{'s' * (n != 1)})" for where, n in machines.items()))
 
 
+def train_grid(args):
+    """Every variant and seed, seed-major (an early stop leaves whole seeds to compare), with the
+    progress and time left before each run."""
+    runs = [(seed, variant) for seed in args.seeds for variant in args.variants]
+    spent, here = [], trained_on(args.device, args.fp16)
+    for done, (seed, variant) in enumerate(runs):
+        seconds = train(args.out, variant, seed, args, progress_line(done, len(runs), spent))
+        record = done_record(args.out, variant, seed) or {}
+        if not seconds and record.get("trained_on") == here:  # a kept run trained on this machine
+            seconds = record.get("train_seconds")                 # informs the estimate of a resumed grid
+        if seconds:
+            spent.append(seconds)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-f", "--exp-file", type=Path, default=DEMO_EXP, help="exp file (default: the demo exp)")
@@ -357,12 +372,7 @@ def main():
     args.exp_file, args.out = args.exp_file.resolve(), args.out.resolve()
     started = time.monotonic()
     if not args.report_only:
-        runs = [(seed, variant) for seed in args.seeds for variant in args.variants]  # seed-major: an early
-        spent = []                                                                     # stop leaves seeds comparable
-        for done, (seed, variant) in enumerate(runs):
-            seconds = train(args.out, variant, seed, args, progress_line(done, len(runs), spent))
-            if seconds:
-                spent.append(seconds)
+        train_grid(args)
     report = "\n\n".join([
         summary_table(args.out, args.variants, args.seeds, args.variant_table),
         difference_table(args.out, args.variants, args.seeds)

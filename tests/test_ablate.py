@@ -17,7 +17,7 @@ import ablate  # noqa: E402
 
 def write_run(out, variant, seed, ap50s, done=True, record=None):
     directory = ablate.run_dir(out, variant, seed)
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     records = [{"epoch": e + 1, "obj_loss": 1.0 / (e + 1), "ap50": ap, "ap50_95": ap / 2, "ap_small": ap / 4}
                for e, ap in enumerate(ap50s)]
     (directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -130,3 +130,21 @@ def test_a_finished_run_of_another_exp_is_not_kept(tmp_path):
     (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "fp16": False,
                                                          "exp": exp}))
     assert ablate.train(tmp_path, "focal", 0, args) == 0.0  # same settings, finished: kept, nothing trained
+
+
+def test_a_resumed_grid_keeps_finished_runs_and_estimates_from_their_times(tmp_path, capsys):
+    args = ablate.argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
+                                     exp_file=ablate.DEMO_EXP, variant_table=ablate.VARIANTS, out=tmp_path,
+                                     variants=["yolox", "focal", "ciou"], seeds=[0])
+    for variant, trained_on in [("yolox", ablate.trained_on("cpu", False)), ("focal", "another machine"),
+                                ("ciou", ablate.trained_on("cpu", False))]:
+        opts = ablate.variant_opts(ablate.VARIANTS, variant) + ["seed", "0"] + args.opts
+        ablate.check_same_settings(ablate.run_dir(tmp_path, variant, 0), {
+            "batch_size": 16, "opts": args.opts, "fp16": False, "exp": ablate.exp_settings(ablate.DEMO_EXP, opts)})
+        write_run(tmp_path, variant, 0, [0.3], record={"train_seconds": 600.0, "trained_on": trained_on})
+    ablate.train_grid(args)
+    assert capsys.readouterr().out.splitlines() == [
+        "[ablate] [run 1/3] yolox-seed0: done, kept",
+        "[ablate] [run 2/3, 1 done, ~0h20m left] focal-seed0: done, kept",  # 10 min a run here, 2 left
+        "[ablate] [run 3/3, 2 done, ~0h10m left] ciou-seed0: done, kept",  # another machine's time left out
+    ]

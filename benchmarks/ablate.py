@@ -17,8 +17,9 @@ pycocotools as the exp schedules it.
 Writes ``<out>/ablation.md``: per variant, AP50:95, AP50 and AP_small of the last epoch (mean, sd
 and each seed) and the difference from ``yolox`` paired by seed, with a paired t-test saying
 whether it is distinguishable from seed noise; plus plots (``ablation_ap.png``, ``ablation_ap50.png``,
-``ablation_obj_loss.png``). Run it again to resume: finished runs are kept, an interrupted run
-resumes from its last checkpoint, and a run made with other settings is refused.
+``ablation_obj_loss.png`` per epoch, ``ablation_differences.png`` for the paired differences). Run
+it again to resume: finished runs are kept, an interrupted run resumes from its last checkpoint,
+and a run made with other settings is refused.
 """
 
 import argparse
@@ -273,6 +274,39 @@ def plot(out, variants, seeds, key, ylabel, filename):
     plt.close(fig)
 
 
+def plot_differences(out, variants, seeds, filename):
+    """Each variant minus the baseline, one panel per metric: every seed's paired difference as a
+    dot, their mean with its 95 % confidence interval as a bar; a bar crossing 0 is seed noise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    baseline = finals_of(out, BASELINE, seeds)
+    rows = [(v, finals_of(out, v, seeds)) for v in variants if v != BASELINE]
+    rows = [(v, finals) for v, finals in rows if paired_difference(finals, baseline, METRICS[0])]
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 0.5 * len(rows) + 1.5), sharey=True,
+                             squeeze=False)
+    for ax, metric in zip(axes[0], METRICS):
+        for y, (variant, finals) in enumerate(rows):
+            dots = [finals[s][metric] - baseline[s][metric] for s in finals
+                    if s in baseline and finals[s].get(metric) is not None and baseline[s].get(metric) is not None]
+            ax.plot(dots, [y] * len(dots), "o", color="0.6", markersize=4)
+            result = paired_difference(finals, baseline, metric)
+            if result:
+                ax.errorbar(result[0], y, xerr=result[3], fmt="D", color="C3" if result[4] else "C0", capsize=4)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_xlabel(f"{metric} - {BASELINE}")
+        ax.grid(alpha=0.3, axis="x")
+    axes[0][0].set_yticks(range(len(rows)), [v for v, _ in rows])
+    axes[0][0].invert_yaxis()
+    fig.suptitle(f"difference from {BASELINE} paired by seed (dots: seeds {', '.join(map(str, seeds))}; "
+                 "bar: mean and 95 % CI, red where it leaves out 0)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / filename, dpi=120)
+    plt.close(fig)
+
+
 def parse_variants(specs):
     """--variant NAME KEY VALUE ... -> {name: {key: value}}; values stay strings (the exp parses them)."""
     table = dict(VARIANTS)
@@ -385,8 +419,9 @@ def main():
     plot(args.out, args.variants, args.seeds, "ap50_95", "COCO AP50:95", "ablation_ap.png")
     plot(args.out, args.variants, args.seeds, "ap50", "COCO AP50", "ablation_ap50.png")
     plot(args.out, args.variants, args.seeds, "obj_loss", "objectness loss", "ablation_obj_loss.png")
+    plot_differences(args.out, args.variants, args.seeds, "ablation_differences.png")
     print(report)
-    print(f"\nwrote {args.out / 'ablation.md'}, ablation_ap.png, ablation_ap50.png, ablation_obj_loss.png "
+    print(f"\nwrote {args.out / 'ablation.md'}, ablation_ap.png, ablation_ap50.png, ablation_obj_loss.png, ablation_differences.png "
           f"({time.monotonic() - started:.0f} s)")
 
 

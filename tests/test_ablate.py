@@ -89,16 +89,17 @@ def test_own_variants_and_progress():
 
 def test_report_only_writes_table_and_plots(tmp_path):
     pytest.importorskip("matplotlib", reason="the plots need matplotlib (pip install -e .[plots])")
-    write_run(tmp_path, "yolox", 0, [0.1, 0.3])
-    write_run(tmp_path, "focal", 0, [0.05, 0.2])
+    for seed in (0, 1):
+        write_run(tmp_path, "yolox", seed, [0.1, 0.3 + seed / 10])
+        write_run(tmp_path, "focal", seed, [0.05, 0.2 + seed / 20])
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "ablate.py"), "--report-only", "--out", str(tmp_path),
-                    "--variants", "yolox", "focal", "--seeds", "0"], check=True, capture_output=True)
+                    "--variants", "yolox", "focal", "--seeds", "0", "1"], check=True, capture_output=True)
     report = (tmp_path / "ablation.md").read_text()
-    assert "| focal |" in report
+    assert "| focal |" in report and "| focal | -0.0625 ± 0.0177 [-0.2213, +0.0963] |" in report  # AP50:95
     assert f"`python benchmarks/ablate.py -f exps/demo/demo_focal.py --out {tmp_path} --variants yolox focal " \
-           "--seeds 0 -b 16 --device auto`" in report
-    assert "2 runs finished, training time not recorded; trained on: not recorded (2 runs)" in report
-    for name in ("ablation_ap.png", "ablation_ap50.png", "ablation_obj_loss.png"):
+           "--seeds 0 1 -b 16 --device auto`" in report
+    assert "4 runs finished, training time not recorded; trained on: not recorded (4 runs)" in report
+    for name in ("ablation_ap.png", "ablation_ap50.png", "ablation_obj_loss.png", "ablation_differences.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 

@@ -207,9 +207,11 @@ def describe(settings):
 
 
 def summary_table(out, variants, seeds, variant_table=VARIANTS):
-    lines = ["| variant | settings | seeds | " + " | ".join(f"{m} (mean ± sd)" for m in METRICS)
-             + " | ap50 per seed | min per run |",
-             "|---|---|---|" + "---|" * len(METRICS) + "---|---|"]
+    """Per variant, each metric's mean ± sd over the finished seeds and its value at each seed (in
+    the order of the seeds column), and the minutes of training per run."""
+    lines = ["| variant | settings | seeds | " + " | ".join(f"{m}: mean ± sd (each seed)" for m in METRICS)
+             + " | min per run |",
+             "|---|---|---|" + "---|" * len(METRICS) + "---|"]
     for variant in variants:
         finals = finals_of(out, variant, seeds)
         if not finals:
@@ -217,12 +219,12 @@ def summary_table(out, variants, seeds, variant_table=VARIANTS):
         minutes, _ = mean_std([(done_record(out, variant, seed) or {}).get("train_seconds") for seed in finals])
         cells = []
         for metric in METRICS:
-            mean, sd = mean_std([f.get(metric) for f in finals.values()])
-            cells.append("n/a" if mean is None else f"{mean:.4f} ± {sd:.4f}")
-        per_seed = ", ".join(f"{seed}: " + ("n/a" if f.get("ap50") is None else f"{f['ap50']:.3f}")
-                             for seed, f in finals.items())
-        lines.append(f"| {variant} | {describe(variant_table[variant])} | {len(finals)} | " + " | ".join(cells)
-                     + f" | {per_seed} | " + ("n/a" if minutes is None else f"{minutes / 60:.1f}") + " |")
+            values = [f.get(metric) for f in finals.values()]
+            mean, sd = mean_std(values)
+            each = " / ".join("n/a" if v is None else f"{v:.3f}" for v in values)
+            cells.append("n/a" if mean is None else f"{mean:.4f} ± {sd:.4f} ({each})")
+        lines.append(f"| {variant} | {describe(variant_table[variant])} | {', '.join(map(str, finals))} | "
+                     + " | ".join(cells) + " | " + ("n/a" if minutes is None else f"{minutes / 60:.1f}") + " |")
     return "\n".join(lines)
 
 

@@ -34,11 +34,11 @@ def test_table_is_mean_and_spread_of_last_epochs_of_finished_runs(tmp_path):
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
     assert set(rows) == {"yolox", "focal"}  # focal-w4 has no finished run
     assert rows["yolox"][0] == "YOLOX's losses" and rows["focal"][0] == "obj_loss=focal"
-    assert rows["yolox"][1] == "2"
-    assert rows["yolox"][3] == "0.4000 ± 0.1414"  # AP50 of epoch 2 over seeds 0 and 1
-    assert rows["yolox"][5] == "0: 0.300, 1: 0.500"
-    assert rows["focal"][3] == "0.2000 ± 0.0000"
-    assert rows["yolox"][6] == "n/a" and rows["focal"][6] == "7.0"  # minutes of training per run
+    assert rows["yolox"][1] == "0, 1" and rows["focal"][1] == "0"
+    assert rows["yolox"][3] == "0.4000 ± 0.1414 (0.300 / 0.500)"  # AP50 of epoch 2 over seeds 0 and 1
+    assert rows["yolox"][2] == "0.2000 ± 0.0707 (0.150 / 0.250)"  # AP50:95
+    assert rows["focal"][3] == "0.2000 ± 0.0000 (0.200)"
+    assert rows["yolox"][5] == "n/a" and rows["focal"][5] == "7.0"  # minutes of training per run
 
 
 def test_differences_are_paired_by_seed_and_judged_against_seed_noise(tmp_path):

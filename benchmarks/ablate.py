@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from common import machine
 
@@ -187,19 +188,32 @@ def finals_of(out, variant, seeds):
     return {seed: run[-1] for seed, run in read_metrics(out, variant, seeds).items() if run}
 
 
-def paired_difference(variant_finals, baseline_finals, metric):
-    """(mean, sd, n, half_width, distinguishable) of variant - baseline over the seeds both
-    finished: ``mean ± half_width`` is the 95 % confidence interval of the mean difference, and
-    the difference is distinguishable from seed noise where that interval leaves out 0 (the
-    two-sided paired t-test at 95 %). None where fewer than two seeds pair up."""
+class Difference(NamedTuple):
+    """Variant minus baseline over the paired seeds: ``mean ± half_width`` is the 95 % confidence
+    interval of the mean, and the difference is distinguishable from seed noise where it leaves
+    out 0 (the two-sided paired t-test at 95 %)."""
+    mean: float
+    sd: float
+    n: int
+    half_width: float
+    distinguishable: bool
+
+
+def paired_diffs(variant_finals, baseline_finals, metric):
+    """Variant - baseline at each seed both finished and both evaluated."""
     pairs = [(variant_finals[s].get(metric), baseline_finals[s].get(metric))
              for s in variant_finals if s in baseline_finals]
-    diffs = [v - b for v, b in pairs if v is not None and b is not None]
+    return [v - b for v, b in pairs if v is not None and b is not None]
+
+
+def paired_difference(variant_finals, baseline_finals, metric):
+    """The ``Difference`` over the paired seeds; None where fewer than two seeds pair up."""
+    diffs = paired_diffs(variant_finals, baseline_finals, metric)
     if len(diffs) < 2:
         return None
     mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
     half_width = T_CRITICAL.get(len(diffs) - 1, 1.96) * sd / math.sqrt(len(diffs))
-    return mean, sd, len(diffs), half_width, abs(mean) > half_width
+    return Difference(mean, sd, len(diffs), half_width, abs(mean) > half_width)
 
 
 def describe(settings):
@@ -239,14 +253,14 @@ def difference_table(out, variants, seeds):
         results = [paired_difference(finals_of(out, variant, seeds), baseline, m) for m in METRICS]
         if results[0] is None:
             continue
-        cells = ["n/a" if r is None else f"{r[0]:+.4f} ± {r[1]:.4f} [{r[0] - r[3]:+.4f}, {r[0] + r[3]:+.4f}]"
-                 + (" *" if r[4] else "") for r in results]
-        marked = [m for m, r in zip(METRICS, results) if r is not None and r[4]]
+        cells = ["n/a" if r is None else f"{r.mean:+.4f} ± {r.sd:.4f} [{r.mean - r.half_width:+.4f}, "
+                 f"{r.mean + r.half_width:+.4f}]" + (" *" if r.distinguishable else "") for r in results]
+        marked = [(m, r) for m, r in zip(METRICS, results) if r is not None and r.distinguishable]
         if marked:
             verdict = "distinguishable from seed noise on " + ", ".join(
-                f"{m} ({'better' if r[0] > 0 else 'worse'})" for m, r in zip(METRICS, results) if r and r[4])
+                f"{m} ({'better' if r.mean > 0 else 'worse'})" for m, r in marked)
         else:
-            verdict = f"not distinguishable from seed noise ({results[0][2]} paired seeds)"
+            verdict = f"not distinguishable from seed noise ({results[0].n} paired seeds)"
         lines.append(f"| {variant} | " + " | ".join(cells) + f" | {verdict} |")
     return "\n".join(lines)
 
@@ -291,12 +305,12 @@ def plot_differences(out, variants, seeds, filename):
                              squeeze=False)
     for ax, metric in zip(axes[0], METRICS):
         for y, (variant, finals) in enumerate(rows):
-            dots = [finals[s][metric] - baseline[s][metric] for s in finals
-                    if s in baseline and finals[s].get(metric) is not None and baseline[s].get(metric) is not None]
+            dots = paired_diffs(finals, baseline, metric)
             ax.plot(dots, [y] * len(dots), "o", color="0.6", markersize=4)
             result = paired_difference(finals, baseline, metric)
             if result:
-                ax.errorbar(result[0], y, xerr=result[3], fmt="D", color="C3" if result[4] else "C0", capsize=4)
+                ax.errorbar(result.mean, y, xerr=result.half_width, fmt="D", capsize=4,
+                            color="C3" if result.distinguishable else "C0")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_xlabel(f"{metric} - {BASELINE}")
         ax.grid(alpha=0.3, axis="x")

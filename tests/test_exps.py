@@ -85,6 +85,7 @@ def test_cli_opts_set_objectness_keys():
     (["max_epoch"], "pairs"),
     (["max_epoch", "ten"], "exp option max_epoch takes a whole number, got 'ten'"),
     (["max_epoch", "2.5"], "exp option max_epoch takes a whole number, got '2.5'"),
+    (["max_epoch", "1e999"], "exp option max_epoch takes a whole number, got '1e999'"),
     (["ema", "yes"], "exp option ema takes true or false, got 'yes'"),
     (["basic_lr_per_img", "True"], "exp option basic_lr_per_img takes a number, got 'True'"),
     (["input_size", "(320, 320, 3)"], "exp option input_size takes a tuple like (640, 640), got '(320, 320, 3)'"),

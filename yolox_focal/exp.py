@@ -16,6 +16,7 @@ own head); the mixin then gives the head a loss kit in place. Every setting of
 
 import ast
 import difflib
+import math
 
 from .flavour import ExpBase  # Megvii's Exp or pixeltable-yolox's YoloxConfig
 from .head import FocalYOLOXHead
@@ -48,7 +49,7 @@ def parse_exp_value(key, current, text):
         if text.strip().lower() in ("true", "false"):
             return text.strip().lower() == "true"
     elif kind in (int, float):
-        if _is_number(value) and (kind is float or value == int(value)):
+        if _is_number(value) and (kind is float or math.isfinite(value) and value == int(value)):
             return kind(value)
     elif isinstance(value, (tuple, list)) and len(value) == len(current) and all(
             isinstance(v, type(c)) or _is_number(v) and _is_number(c) for v, c in zip(value, current)):

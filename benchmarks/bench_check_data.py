@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import time
 
-from yolox_focal.data_check import Findings, check_coco_split
+from yolox_focal.runtime.data_check import Findings, check_coco_split
 
 
 def write_data_set(root, images, boxes, classes, seed=0):

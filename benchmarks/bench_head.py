@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import benchmark_parser, machine, pick_device, print_table, time_interleaved, write_json  # noqa: E402
 
 from yolox_focal import FocalYOLOXHead, yolox_settings  # noqa: E402
-from yolox_focal.settings import BRANCH_LOSSES  # noqa: E402
+from yolox_focal.losses.settings import BRANCH_LOSSES  # noqa: E402
 
 MODELS = {"nano": ("yolox-nano", 416), "s": ("yolox-s", 640)}
 

@@ -7,7 +7,7 @@ import os
 from yolox.exp.default.yolox_s import Exp as YOLOXExp  # or yolox_nano / yolox_tiny / yolox_m ...
 
 from yolox_focal import FocalExpMixin
-from yolox_focal.voc import VOCExpMixin
+from yolox_focal.runtime.voc import VOCExpMixin
 
 
 class Exp(FocalExpMixin, VOCExpMixin, YOLOXExp):

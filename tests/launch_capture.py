@@ -44,7 +44,7 @@ if __name__ == "__main__":
     yolox.core.launch = capture(out)  # before YOLOX's entry modules import it
 
     from yolox_focal import flavour
-    from yolox_focal.cli import run_yolox_entry
+    from yolox_focal.runtime.cli import run_yolox_entry
 
     entry_file = flavour.entry_file(tool)
     # The tool's own parser (YOLOX's plus --device) reads the line first, as tools/*.py do.

@@ -8,7 +8,7 @@ from yolox.exp import get_exp
 
 from cli_helpers import TINY, error_line, run_tool
 from helpers import REPO
-from yolox_focal.demo_data import make_demo_data
+from yolox_focal.runtime.demo_data import make_demo_data
 
 EXP = REPO / "exps" / "demo" / "demo_focal.py"
 

@@ -9,7 +9,7 @@ import torch
 
 from cli_helpers import TINY, run_tool
 from helpers import REPO
-from yolox_focal.demo_data import make_demo_data
+from yolox_focal.runtime.demo_data import make_demo_data
 
 EXP = REPO / "exps" / "demo" / "demo_focal.py"
 
@@ -107,7 +107,7 @@ def test_yolox_demo_labels_boxes_with_the_exps_class_names(trained, tmp_path):
     import subprocess
     import sys
 
-    from yolox_focal.demo_data import CLASSES
+    from yolox_focal.runtime.demo_data import CLASSES
 
     root, _, _ = trained
     image = sorted((root / "data" / "val2017").iterdir())[0]

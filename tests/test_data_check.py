@@ -8,10 +8,10 @@ import pytest
 
 from cli_helpers import run_tool
 from helpers import REPO
-from yolox_focal.cli import load_exp
-from yolox_focal.data_check import SHOWN_PER_KIND, check_exp_data
-from yolox_focal.demo_data import make_demo_data, make_demo_voc_data
-from yolox_focal.errors import DataError
+from yolox_focal.runtime.cli import load_exp
+from yolox_focal.runtime.data_check import SHOWN_PER_KIND, check_exp_data
+from yolox_focal.runtime.demo_data import make_demo_data, make_demo_voc_data
+from yolox_focal.runtime.errors import DataError
 
 COCO_EXP = REPO / "exps" / "demo" / "demo_focal.py"
 VOC_EXP = REPO / "exps" / "demo" / "demo_voc.py"

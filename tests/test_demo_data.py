@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from yolox.data import COCODataset
 
-from yolox_focal.demo_data import CLASSES, make_demo_data
+from yolox_focal.runtime.demo_data import CLASSES, make_demo_data
 
 
 def make(path, seed=0, **kwargs):

@@ -115,8 +115,8 @@ def test_yolox_loader_imports_exp_from_any_directory(tmp_path):
     assert out.split() == ["FocalExpMixin", "yolox_s_focal"]
 
 
-def test_import_without_yolox_says_how_to_install():
-    code = "import sys; sys.modules['yolox'] = None; import yolox_focal"
+def test_exp_mixin_without_yolox_says_how_to_install():
+    code = "import sys; sys.modules['yolox'] = None; from yolox_focal import FocalExpMixin"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]

@@ -3,10 +3,10 @@
 import pytest
 
 from helpers import REPO
-from yolox_focal.ap_report import format_ap, parse_coco_summary
-from yolox_focal.cli import load_exp
-from yolox_focal.errors import FixableError
-from yolox_focal.fit_settings import fit_training_settings, usable_cores
+from yolox_focal.runtime.ap_report import format_ap, parse_coco_summary
+from yolox_focal.runtime.cli import load_exp
+from yolox_focal.runtime.errors import FixableError
+from yolox_focal.runtime.fit_settings import fit_training_settings, usable_cores
 
 EXP = str(REPO / "exps" / "demo" / "demo_focal.py")
 

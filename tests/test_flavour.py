@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from torch import nn
 
 from helpers import REPO
@@ -62,6 +63,41 @@ def test_without_yolox_one_line_says_how_to_install(tmp_path):
     (tmp_path / "yolox").mkdir()
     with pytest.raises(ImportError, match=r"is no YOLOX that yolox_focal knows"):
         flavour._detect(str(tmp_path / "yolox"))
+
+
+WITHOUT_YOLOX = """
+import sys
+class NoYOLOX:
+    def find_spec(self, name, path=None, target=None):
+        if name == "yolox" or name.startswith("yolox."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoYOLOX())
+"""
+
+
+def test_loss_core_imports_with_torch_alone_and_the_glue_says_what_it_needs():
+    code = WITHOUT_YOLOX + """
+import torch
+from yolox_focal.losses import focal_loss
+from yolox_focal.losses.kit import LossKit
+import yolox_focal
+kit = yolox_focal.LossKit(obj_loss="focal")
+x = torch.zeros(3, 1)
+print(float(focal_loss(x, x).sum()), float(kit.obj(x, x).sum()), "yolox" in sys.modules)
+try:
+    yolox_focal.FocalYOLOXHead
+except ImportError as error:
+    print("ImportError:", error)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    expected = float(torch.nn.functional.binary_cross_entropy_with_logits(torch.zeros(3), torch.zeros(3), reduction="sum")
+                     * 0.75 * 0.5**1.5)
+    values = lines[0].split()
+    assert abs(float(values[0]) - expected) < 1e-6 and abs(float(values[1]) - expected) < 1e-6
+    assert values[2] == "False"
+    assert len(lines) == 2 and lines[1].startswith("ImportError: yolox_focal needs YOLOX, which is not installed")
 
 
 def test_yolox_src_tree_is_megvii_main():

@@ -15,7 +15,7 @@ import pytest
 
 from cli_helpers import error_line
 from helpers import REPO
-from yolox_focal.demo_data import make_demo_data
+from yolox_focal.runtime.demo_data import make_demo_data
 
 pytestmark = pytest.mark.any_yolox
 
@@ -177,6 +177,6 @@ def test_yolox_checks_exp_values_before_launch(source, data, tmp_path):
 def test_entry_argv_is_the_line_less_device(argv, cache, expected):
     from argparse import Namespace
 
-    from yolox_focal.cli import entry_argv
+    from yolox_focal.runtime.cli import entry_argv
 
     assert entry_argv(argv, Namespace(cache=cache)) == expected

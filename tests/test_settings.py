@@ -4,7 +4,7 @@ import pytest
 
 from helpers import REPO
 from yolox_focal.losses._common import defaults_of
-from yolox_focal.settings import (BRANCH_LOSSES, ELEMENTWISE_LOSSES, SETTINGS, SETTINGS_BY_NAME, check_settings,
+from yolox_focal.losses.settings import (BRANCH_LOSSES, ELEMENTWISE_LOSSES, SETTINGS, SETTINGS_BY_NAME, check_settings,
                                   default_settings, parse_setting, settings_table, yolox_settings)
 
 pytestmark = pytest.mark.any_yolox

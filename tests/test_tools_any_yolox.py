@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import error_line
 from helpers import REPO
 from yolox_focal import flavour
-from yolox_focal.demo_data import make_demo_data
+from yolox_focal.runtime.demo_data import make_demo_data
 
 pytestmark = pytest.mark.any_yolox
 

@@ -8,8 +8,8 @@ import pytest
 
 from cli_helpers import TINY, run_tool
 from helpers import REPO
-from yolox_focal.demo_data import CLASSES, VOC_SETS, make_demo_voc_data
-from yolox_focal.voc import NamedVOCDetection
+from yolox_focal.runtime.demo_data import CLASSES, VOC_SETS, make_demo_voc_data
+from yolox_focal.runtime.voc import NamedVOCDetection
 
 EXP = REPO / "exps" / "demo" / "demo_voc.py"
 

@@ -12,7 +12,7 @@ survivable oddities are warnings with a count. tools/train.py and tools/eval.py 
 import argparse
 import sys
 
-from yolox_focal.cli import check_data, load_exp, main_guard
+from yolox_focal.runtime.cli import check_data, load_exp, main_guard
 
 
 def main():

@@ -15,7 +15,7 @@ import importlib
 import os
 
 from yolox_focal import flavour
-from yolox_focal.cli import UsageError, allow_numpy_scalars_in_checkpoints, check_data, load_checkpoint, load_exp, main_guard
+from yolox_focal.runtime.cli import UsageError, allow_numpy_scalars_in_checkpoints, check_data, load_checkpoint, load_exp, main_guard
 
 allow_numpy_scalars_in_checkpoints()  # the demo's torch.load reads checkpoints saved after an evaluation
 

@@ -15,8 +15,8 @@ import torch
 from loguru import logger
 from tabulate import tabulate
 
-from yolox_focal.ap_report import format_ap
-from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
+from yolox_focal.runtime.ap_report import format_ap
+from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
                              run_yolox_entry, start_tool)
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
@@ -41,7 +41,7 @@ def apply_test_flags(exp, args):
 def evaluate_on_cpu(exp, args, checkpoint_path):
     from yolox.utils import fuse_model, setup_logger
 
-    from yolox_focal.cpu import parse_coco_summary, to_cpu_evaluator
+    from yolox_focal.runtime.cpu import parse_coco_summary, to_cpu_evaluator
 
     if args.trt or args.speed:
         raise UsageError("--trt and --speed need CUDA; drop them for a CPU evaluation")

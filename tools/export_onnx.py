@@ -20,7 +20,7 @@ import torch
 from loguru import logger
 from torch import nn
 
-from yolox_focal.cli import UsageError, load_checkpoint, load_exp, main_guard
+from yolox_focal.runtime.cli import UsageError, load_checkpoint, load_exp, main_guard
 
 
 def make_parser():

@@ -11,8 +11,8 @@ import inspect
 import os
 import shutil
 
-from yolox_focal.cli import UsageError, main_guard
-from yolox_focal.demo_data import VOC_SETS, demo_data_ready, make_demo_data, make_demo_voc_data
+from yolox_focal.runtime.cli import UsageError, main_guard
+from yolox_focal.runtime.demo_data import VOC_SETS, demo_data_ready, make_demo_data, make_demo_voc_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULTS = {name: p.default for name, p in inspect.signature(make_demo_data).parameters.items()}  # one source

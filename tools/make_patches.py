@@ -6,7 +6,7 @@
 The series adds ``yolox/models/loss_kit.py``: the package's torch-only loss-kit modules
 (``LOSS_KIT_MODULES``) without their docstring/import headers, copied verbatim, after the imports
 they need. The head and exp edits are small insertions at lines that read the same in the PyPI
-0.3.0 release and GitHub main; the exp's settings lines are written from ``yolox_focal.settings``.
+0.3.0 release and GitHub main; the exp's settings lines are written from ``yolox_focal.losses.settings``.
 
 The base is a YOLOX source tree: the folder that holds ``yolox/`` (default: the installed ``yolox``
 package, i.e. the PyPI 0.3.0 release). ``--check`` writes nothing and exits 1 when the committed
@@ -25,12 +25,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the package's settings, even where it is not installed
-from yolox_focal.settings import SETTINGS  # noqa: E402
+from yolox_focal.losses.settings import SETTINGS  # noqa: E402
 
 PACKAGE = REPO / "yolox_focal"
 # copied in this order: each uses only the ones before it
-LOSS_KIT_MODULES = ("losses/_common.py", "losses/focal.py", "losses/bce.py", "losses/iou.py", "settings.py",
-                    "kit.py")
+LOSS_KIT_MODULES = ("losses/_common.py", "losses/focal.py", "losses/bce.py", "losses/iou.py", "losses/settings.py",
+                    "losses/kit.py")
 NAME, EMAIL = "yolox-focal", "yolox-focal@users.noreply.github.com"
 DATE = "2026-01-01T00:00:00+00:00"  # fixed, so the same inputs give the same bytes
 

@@ -86,7 +86,7 @@ for dist in ("torch", "torchvision", "yolox", "pixeltable-yolox"):
         pass
 PYTHON
 PIP+=(-c "$constraints")
-if "$PY" -c "import sys; sys.path.insert(0, 'yolox_focal'); import flavour; sys.exit(flavour.flavour() != 'megvii-pypi')"
+if "$PY" -c "from yolox_focal import flavour; import sys; sys.exit(flavour.flavour() != 'megvii-pypi')"
 then
   PIP+=(--no-warn-conflicts)
   echo "note: yolox 0.3.0 from PyPI declares onnx==1.8.1 and onnxruntime==1.8.0, which do not install on" \

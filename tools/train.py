@@ -18,8 +18,8 @@ import torch
 from loguru import logger
 from tabulate import tabulate
 
-from yolox_focal.ap_report import format_ap
-from yolox_focal.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
+from yolox_focal.runtime.ap_report import format_ap
+from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
                              run_yolox_entry, start_tool)
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
@@ -37,7 +37,7 @@ def check_resume(exp, args):
 
 
 def train_on_cpu(exp, args):
-    from yolox_focal.cpu import CPUTrainer
+    from yolox_focal.runtime.cpu import CPUTrainer
 
     if exp.seed is not None:
         random.seed(exp.seed)

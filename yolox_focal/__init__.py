@@ -1,24 +1,29 @@
-"""A loss kit for YOLOX: focal objectness and a choice of loss for every branch, as a package."""
+"""A loss kit for YOLOX: focal objectness and a choice of loss for every branch, as a package.
+
+The package has three layers:
+
+- ``yolox_focal.losses``: the loss core (every loss, the settings, the loss kit). Needs only torch.
+- the YOLOX glue: ``head``, ``exp``, ``flavour``, ``pixeltable_configs``. Needs an installed YOLOX;
+  using one of them without it raises one ImportError line saying how to install it.
+- ``yolox_focal.runtime``: what the tools run (command line, CPU trainer and evaluators, data check,
+  VOC data, reports, demo data).
+
+Importing the package imports nothing of YOLOX (nor torch): each name below is imported on first use.
+"""
 
 import importlib
 
-from . import flavour
-
-flavour.flavour()  # without YOLOX, say in one line how to install it
-
 __version__ = "0.1.0"
 
-# Imported on first use, so that the tools' modules (cli, cpu, flavour) load without the head's
-# YOLOX classes.
 _EXPORTS = {
     **dict.fromkeys(["focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss",
                      "VarifocalLoss", "bce_blur_loss", "BCEBlurLoss", "box_iou_loss", "BoxIoULoss"], ".losses"),
-    "LossKit": ".kit",
+    "LossKit": ".losses.kit",
     "FocalYOLOXHead": ".head",
     "UnsupportedYOLOXError": ".head",
     "FocalExpMixin": ".exp",
     "FocalExp": ".exp",
-    **dict.fromkeys(["SETTINGS", "default_settings", "yolox_settings"], ".settings"),
+    **dict.fromkeys(["SETTINGS", "default_settings", "yolox_settings"], ".losses.settings"),
 }
 
 __all__ = list(_EXPORTS)

@@ -4,7 +4,7 @@ YOLOX) and the pixeltable-yolox demo configs (yolox_focal.pixeltable_configs).""
 
 import os
 
-from .demo_data import CLASSES
+from .runtime.demo_data import CLASSES
 
 __all__ = ["apply_demo_settings", "CHECKOUT_DATASETS"]
 

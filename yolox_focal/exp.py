@@ -10,7 +10,7 @@
 
 The exp's own ``get_model`` builds the model (so nano keeps its depthwise head, a user's exp its
 own head); the mixin then gives the head a loss kit in place. Every setting of
-``yolox_focal.settings`` is an attribute, settable in the exp or on the command line the YOLOX way
+``yolox_focal.losses.settings`` is an attribute, settable in the exp or on the command line the YOLOX way
 (``... -f exps/yolox_s_focal.py focal_gamma 2.0 box_loss ciou``).
 """
 
@@ -20,7 +20,7 @@ import math
 
 from .flavour import ExpBase  # Megvii's Exp or pixeltable-yolox's YoloxConfig
 from .head import FocalYOLOXHead
-from .settings import SETTINGS, SETTINGS_BY_NAME, check_settings, parse_setting
+from .losses.settings import SETTINGS, SETTINGS_BY_NAME, check_settings, parse_setting
 
 __all__ = ["FocalExpMixin", "FocalExp", "parse_exp_value"]
 

@@ -57,7 +57,10 @@ _detected = {}
 
 def yolox_dir():
     """The folder of the importable ``yolox`` package, or None when there is none."""
-    spec = importlib.util.find_spec("yolox")
+    try:
+        spec = importlib.util.find_spec("yolox")
+    except (ImportError, ValueError):  # a broken or blocked yolox counts as none
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     return list(spec.submodule_search_locations)[0]

@@ -18,8 +18,8 @@ import inspect
 from torch import nn
 
 from .flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable-yolox's YoloxHead
-from .kit import LossKit
-from .settings import default_settings
+from .losses.kit import LossKit
+from .losses.settings import default_settings
 
 __all__ = ["FocalYOLOXHead", "UnsupportedYOLOXError"]
 
@@ -87,7 +87,7 @@ class FocalYOLOXHead(YOLOXHead):
 
     Takes ``YOLOXHead``'s arguments plus any loss setting by keyword (``obj_loss="focal"``,
     ``focal_gamma=1.5``, ``cls_loss="varifocal"``, ``box_loss="ciou"``, ...: see
-    ``yolox_focal.settings``); settings not given take this project's defaults (focal objectness,
+    ``yolox_focal.losses.settings``); settings not given take this project's defaults (focal objectness,
     YOLOX's classification and box losses). Parameters, buffers, inference and export are
     ``YOLOXHead``'s, so checkpoints move freely between the two.
     """

@@ -8,8 +8,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # YOLOX's exp lo
 from demo_focal import DATASETS  # noqa: E402
 from demo_focal import Exp as FocalDemoExp  # noqa: E402
 
-from yolox_focal.demo_data import CLASSES, VOC_SETS  # noqa: E402
-from yolox_focal.voc import VOCExpMixin  # noqa: E402
+from yolox_focal.runtime.demo_data import CLASSES, VOC_SETS  # noqa: E402
+from yolox_focal.runtime.voc import VOCExpMixin  # noqa: E402
 
 
 class Exp(VOCExpMixin, FocalDemoExp):

@@ -16,7 +16,7 @@ REDUCTIONS = ("none", "mean", "sum")
 
 class Number:
     """A numeric parameter's allowed range, declared once: the loss functions check their
-    arguments with it and yolox_focal.settings derives the exp settings' ranges and docs from it.
+    arguments with it and yolox_focal.losses.settings derives the exp settings' ranges and docs from it.
 
     ``none`` is what None means for this parameter (e.g. "no balancing"), or None if None is not
     allowed. An open end is excluded from the range.

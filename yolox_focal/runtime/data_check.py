@@ -5,7 +5,7 @@ names the file, the entry, what is wrong and how to fix it; what YOLOX survives 
 objects, boxes it clips) is a warning with a count. The rules follow what YOLOX's ``COCODataset``,
 ``VOCDetection`` and their evaluators do with the data, so a set that passes loads and evaluates.
 
-    from yolox_focal.data_check import check_exp_data
+    from yolox_focal.runtime.data_check import check_exp_data
     report = check_exp_data(exp, ("train", "val"))   # raises DataError listing every error
     print("\\n".join(report.warnings))
 """

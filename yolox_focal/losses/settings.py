@@ -14,9 +14,10 @@ patched YOLOX tree starts from).
 
 import difflib
 
-from .losses import (BCE_BLUR_PARAMS, BOX_LOSS_KINDS, FOCAL_PARAMS, QUALITY_FOCAL_PARAMS, SMOOTHING,
-                     VARIFOCAL_PARAMS, bce_blur_loss, focal_loss, quality_focal_loss, varifocal_loss)
-from .losses._common import Number, defaults_of
+from .bce import BCE_BLUR_PARAMS, SMOOTHING, bce_blur_loss
+from .focal import FOCAL_PARAMS, QUALITY_FOCAL_PARAMS, VARIFOCAL_PARAMS, focal_loss, quality_focal_loss, varifocal_loss
+from .iou import BOX_LOSS_KINDS
+from ._common import Number, defaults_of
 
 __all__ = ["Setting", "SETTINGS", "SETTINGS_BY_NAME", "BRANCHES", "BRANCH_LOSSES", "ELEMENTWISE_LOSSES",
            "default_settings", "yolox_settings", "check_settings", "parse_setting", "settings_table"]

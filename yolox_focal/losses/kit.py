@@ -12,7 +12,8 @@ Needs only torch: the patch series copies this module into a YOLOX tree.
 import torch.nn.functional as F
 from torch import nn
 
-from .losses import box_iou_loss, smooth_targets
+from .bce import smooth_targets
+from .iou import box_iou_loss
 from .settings import BRANCHES, ELEMENTWISE_LOSSES, SETTINGS, check_settings, yolox_settings
 
 __all__ = ["LossKit", "BranchLoss", "BoxLoss"]
@@ -60,7 +61,7 @@ class BoxLoss(nn.Module):
 
 
 class LossKit(nn.Module):
-    """The three branch losses for the given settings (see ``yolox_focal.settings``); a setting
+    """The three branch losses for the given settings (see ``yolox_focal.losses.settings``); a setting
     not given takes YOLOX's value. Bad settings raise one-line ``ValueError``s."""
 
     def __init__(self, **settings):

@@ -18,7 +18,7 @@ __all__ = ["UsageError", "main_guard", "start_tool", "run_yolox_entry", "entry_a
            "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT", "REPO"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
 
 
 class UsageError(FixableError):
@@ -90,7 +90,7 @@ def start_tool(tool, description, splits):
     """
     from yolox.utils import configure_module
 
-    from . import flavour
+    from .. import flavour
 
     configure_module()  # as YOLOX's tools start: cv2 single-threaded in data workers, file limit
     parser = flavour.make_parser(tool)
@@ -123,7 +123,7 @@ def start_tool(tool, description, splits):
 def run_yolox_entry(tool, args, argv=None):
     """Hand the command line (less --device) to the installed YOLOX's own ``tool`` entry point,
     which does everything its own command does before and after ``launch``."""
-    from . import flavour
+    from .. import flavour
 
     flavour.run_entry(tool, entry_argv(sys.argv[1:] if argv is None else argv, args))
 
@@ -163,7 +163,7 @@ def load_exp(exp_file, exp_name, opts):
         except Exception as error:  # any failure inside the user's file
             raise UsageError(f"cannot load exp file {exp_file}: {type(error).__name__}: {error}") from None
     elif exp_name:
-        from .flavour import named_exp
+        from ..flavour import named_exp
 
         exp = named_exp(exp_name)
         if exp is None:
@@ -180,7 +180,7 @@ def load_exp(exp_file, exp_name, opts):
 def load_config(config, opts):
     """pixeltable-yolox's config: a built-in name (yolox_s) or ``module:Class``, imported with the
     current directory on the path and showing the real import error; ``-D key=value`` merged in."""
-    from .flavour import ExpBase, named_exp
+    from ..flavour import ExpBase, named_exp
 
     if not config:
         raise UsageError("give a config with -c NAME or -c module:Class (pixeltable-yolox)")
@@ -238,7 +238,7 @@ def is_demo_exp(exp):
 
 
 def check_data(exp, splits, open_images=False):
-    """The data check (yolox_focal.data_check) on the exp's splits ('train', 'val'); raises
+    """The data check (yolox_focal.runtime.data_check) on the exp's splits ('train', 'val'); raises
     ``DataError`` with one line per mistake, else returns its report. A missing data directory
     suggests the demo data only for the demo exps."""
     return check_exp_data(exp, splits, open_images, demo_hint=DEMO_DATA_HINT if is_demo_exp(exp) else None)

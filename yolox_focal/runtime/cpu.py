@@ -26,7 +26,7 @@ from yolox.utils import ModelEMA, get_model_info, postprocess
 from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
 from .data_check import unreadable_image_in
 from .errors import DataError, FixableError
-from .flavour import COCOEvaluator, Trainer, VOCEvaluator
+from ..flavour import COCOEvaluator, Trainer, VOCEvaluator
 
 __all__ = ["CPUTrainer", "CPUCOCOEvaluator", "CPUVOCEvaluator", "to_cpu_evaluator", "parse_coco_summary",
            "quiet_cpu_run"]

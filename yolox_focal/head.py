@@ -126,6 +126,7 @@ class FocalYOLOXHead(YOLOXHead):
             setattr(self, attr, _LossModuleStandIn(attr, original))
 
     def get_losses(self, *args, **kwargs):
+        self.loss_kit.start_batch(_argument(super().get_losses, args, kwargs, "imgs"))
         if _calls_loss_kit_itself(self):
             return super().get_losses(*args, **kwargs)
         outputs = _argument(super().get_losses, args, kwargs, "outputs")

@@ -75,6 +75,13 @@ class LossKit(nn.Module):
             smoothing = values.get(f"{branch}_label_smoothing", 0.0)
             setattr(self, branch, BranchLoss(branch, loss, params, values[f"{branch}_loss_weight"], smoothing))
         self.box = BoxLoss(values["box_loss"], values["box_loss_weight"])
+        self.input_size = None
+
+    def start_batch(self, imgs):
+        """Called by the head before each batch's losses with the batch's images ``(B, C, H, W)``
+        (None where the YOLOX does not hand them over): losses that read the training input size
+        (``needs = ("input_size",)``) take it from here, as multiscale training changes it."""
+        self.input_size = None if imgs is None else tuple(imgs.shape[-2:])
 
     def changed(self):
         """{setting: value} for the settings that differ from YOLOX's."""

@@ -8,7 +8,8 @@ import torch
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from yolox.models.losses import IOUloss
 
-from yolox_focal.losses import BOX_LOSS_KINDS, BoxIoULoss, box_iou_loss
+from yolox_focal.losses import (LOSSES, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss,
+                                losses_for, siou_loss)
 
 KINDS = ("iou", "giou", "diou", "ciou", "eiou", "siou")
 
@@ -74,7 +75,7 @@ def reference_eiou(pred, target):
             + (pred[..., 3] - target[..., 3]) ** 2 / ch**2)
 
 
-def reference_siou(pred, target, eps=1e-7):
+def reference_siou(pred, target, eps=1e-7, theta=4):
     """SIoU as YOLOv6's yolov6/utils/figure_iou.py computes it (its eps included), pred = box1."""
     b1_x1, b1_x2 = pred[..., 0] - pred[..., 2] / 2, pred[..., 0] + pred[..., 2] / 2
     b1_y1, b1_y2 = pred[..., 1] - pred[..., 3] / 2, pred[..., 1] + pred[..., 3] / 2
@@ -97,7 +98,7 @@ def reference_siou(pred, target, eps=1e-7):
     distance_cost = 2 - torch.exp(gamma * (s_cw / cw) ** 2) - torch.exp(gamma * (s_ch / ch) ** 2)
     omiga_w = torch.abs(w1 - w2) / torch.max(w1, w2)
     omiga_h = torch.abs(h1 - h2) / torch.max(h1, h2)
-    shape_cost = torch.pow(1 - torch.exp(-omiga_w), 4) + torch.pow(1 - torch.exp(-omiga_h), 4)
+    shape_cost = torch.pow(1 - torch.exp(-omiga_w), theta) + torch.pow(1 - torch.exp(-omiga_h), theta)
     return 1.0 - (iou - 0.5 * (distance_cost + shape_cost))
 
 
@@ -301,7 +302,8 @@ def test_shapes_and_reductions(kind):
 
 
 @pytest.mark.parametrize("call,pattern", [
-    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "wiou"), "kind must be one of.*'wiou'"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "ciuo"), "kind must be one of.*'ciuo'"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "focal"), "kind must be one of.*'focal'"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "IoU"), "kind must be one of"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(4, 4)), r"same shape.*\(3, 4\).*\(4, 4\)"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(1, 4)), r"same shape"),  # no broadcasting
@@ -309,8 +311,11 @@ def test_shapes_and_reductions(kind):
     (lambda: box_iou_loss(torch.zeros(3, 2), torch.zeros(3, 2)), r"\(\.\.\., 4\)"),
     (lambda: box_iou_loss(torch.zeros(3, 4, dtype=torch.long), torch.zeros(3, 4)), "floating-point"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), reduction="avg"), "reduction"),
-    (lambda: BoxIoULoss("wiou"), "kind must be one of"),
-    (lambda: BoxIoULoss("ciou", reduction="avg"), "reduction"),
+    (lambda: CIoULoss(reduction="avg"), "reduction"),
+    (lambda: SIoULoss(theta=0), r"siou theta must be a finite number > 0, got 0"),
+    (lambda: siou_loss(torch.zeros(3, 4), torch.zeros(3, 4), theta=-1.0), r"siou theta must be"),
+    (lambda: CIoULoss(inner_ratio=-1.0), r"ciou inner_ratio must be a finite number > 0, got -1.0"),
+    (lambda: GIoULoss(focaler_low=0.7, focaler_high=0.3), r"giou focaler_low must be below giou focaler_high"),
 ])
 def test_bad_arguments_one_line(call, pattern):
     with pytest.raises(ValueError, match=pattern) as info:
@@ -318,13 +323,90 @@ def test_bad_arguments_one_line(call, pattern):
     assert "\n" not in str(info.value)
 
 
+MODULES = {"iou": IoULoss, "giou": GIoULoss, "diou": DIoULoss, "ciou": CIoULoss, "eiou": EIoULoss, "siou": SIoULoss}
+
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_module(kind):
+def test_module_is_the_registered_declaration(kind):
     pred, target = random_pairs(40, 10, torch.float32)
+    module = MODULES[kind]
+    assert LOSSES[kind] is module and module.iou_based and module.branches == ("box",)
     for reduction in ("none", "mean", "sum"):
-        module = BoxIoULoss(kind, reduction=reduction)
-        assert torch.equal(module(pred, target), box_iou_loss(pred, target, kind, reduction))
-        assert f"kind={kind}" in repr(module) and f"reduction={reduction!r}" in repr(module)
-        assert module.kind == kind
-    assert torch.equal(BoxIoULoss()(pred, target), box_iou_loss(pred, target))  # YOLOX's default: iou
-    assert set(BOX_LOSS_KINDS) == set(KINDS)
+        assert torch.equal(module(reduction=reduction)(pred, target), box_iou_loss(pred, target, kind, reduction))
+        assert f"reduction={reduction!r}" in repr(module(reduction=reduction))
+    assert module().name == kind and repr(module()).startswith(module.__name__)
+    assert torch.equal(IoULoss()(pred, target), box_iou_loss(pred, target))  # YOLOX's default: iou
+    assert set(KINDS) <= set(losses_for("box"))
+
+
+@pytest.mark.parametrize("theta", [2.0, 4.0, 5.5])
+def test_siou_theta_matches_reference(theta):
+    pred, target = random_pairs(500, 11, torch.float64)
+    ours, ours_grad = _grad(lambda p, t: siou_loss(p, t, theta=theta), pred, target)
+    expected, expected_grad = _grad(lambda p, t: reference_siou(p, t, theta=theta), pred, target)
+    torch.testing.assert_close(ours, expected, atol=1e-7, rtol=1e-7)
+    torch.testing.assert_close(ours_grad, expected_grad, atol=1e-8, rtol=1e-6)
+    assert torch.equal(SIoULoss(theta)(pred, target), ours)
+
+
+# ---- Inner-IoU and Focaler-IoU, on any IoU-based box loss ---------------------------------------
+
+def reference_iou(pred, target):
+    iou, _, _, _ = _geometry(pred, target)
+    return iou
+
+
+def reference_modified(kind, pred, target, ratio=1.0, low=0.0, high=1.0):
+    """L + IoU - IoU' (Inner-IoU, Zhang et al. 2023; Focaler-IoU, Zhang & Zhang 2024): IoU' is the IoU of
+    the boxes with their width and height times ratio, mapped linearly from [low, high] onto [0, 1]."""
+    base = {"iou": lambda p, t: 1 - reference_iou(p, t) ** 2, **REFERENCES,
+            "giou": lambda p, t: generalized_box_iou_loss(xyxy(p), xyxy(t))}[kind]
+    scale = torch.tensor([1.0, 1.0, ratio, ratio], dtype=pred.dtype)
+    inner = reference_iou(pred * scale, target * scale)
+    return base(pred, target) + reference_iou(pred, target) - ((inner - low) / (high - low)).clamp(0, 1)
+
+
+MODIFIED = [dict(inner_ratio=0.7), dict(inner_ratio=1.25), dict(focaler_low=0.2, focaler_high=0.8),
+            dict(inner_ratio=0.8, focaler_high=0.9)]
+
+
+def _reference_args(options):
+    return dict(ratio=options.get("inner_ratio", 1.0), low=options.get("focaler_low", 0.0),
+                high=options.get("focaler_high", 1.0))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("options", MODIFIED, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_modifiers_match_the_papers_rule(kind, options):
+    pred, target = random_pairs(1500, 12, torch.float64)
+    ours, ours_grad = _grad(MODULES[kind](**options), pred, target)
+    expected, expected_grad = _grad(lambda p, t: reference_modified(kind, p, t, **_reference_args(options)),
+                                    pred, target)
+    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(ours_grad, expected_grad, atol=1e-7, rtol=1e-5)
+    assert not torch.allclose(ours, box_iou_loss(pred, target, kind))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_modifiers_off_are_the_loss_bit_for_bit(kind):
+    pred, target = random_pairs(500, 13, torch.float32)
+    off = MODULES[kind](inner_ratio=1.0, focaler_low=0.0, focaler_high=1.0)
+    assert torch.equal(off(pred, target), box_iou_loss(pred, target, kind))
+
+
+@pytest.mark.parametrize("options", MODIFIED, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("case", list(DEGENERATE))
+def test_modifiers_finite_on_degenerate_pairs(options, case):
+    p, t = DEGENERATE[case]
+    for kind in ("iou", "ciou"):
+        pred = torch.tensor([p], dtype=torch.float32, requires_grad=True)
+        loss = MODULES[kind](**options)(pred, torch.tensor([t], dtype=torch.float32))
+        loss.sum().backward()
+        assert torch.isfinite(loss).all() and torch.isfinite(pred.grad).all()
+
+
+@pytest.mark.parametrize("options", MODIFIED[:3], ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_modifiers_gradcheck(options):
+    pred, target = random_pairs(30, 14, torch.float64)
+    pred.requires_grad_()
+    assert torch.autograd.gradcheck(DIoULoss(**options), (pred, target))

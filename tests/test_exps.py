@@ -52,8 +52,11 @@ def test_exp_builds_and_trains_one_step(size):
 def test_cli_opts_set_objectness_keys():
     exp = focal_exp("s")
     exp.merge(["focal_gamma", "2.0", "focal_alpha", "none", "obj_loss_weight", "2", "max_epoch", "7"])
-    assert dict(exp.loss_settings(), focal_gamma=1.5, focal_alpha=0.25, obj_loss_weight=1.0) == default_settings()
+    assert dict(exp.loss_settings(), obj_focal_gamma=1.5, obj_focal_alpha=0.25, obj_loss_weight=1.0) == default_settings()
     assert (exp.focal_gamma, exp.focal_alpha, exp.obj_loss_weight) == (2.0, None, 2.0)
+    assert (exp.obj_focal_gamma, exp.obj_focal_alpha) == (2.0, None)  # the aliases name these settings
+    exp.merge(["obj_focal_gamma", "2.5"])
+    assert exp.focal_gamma == 2.5 and "focal_gamma" not in vars(exp)
     assert exp.max_epoch == 7
     exp.merge(["seed", "3"])  # a key whose default is None: YOLOX would keep the string "3"
     assert exp.seed == 3
@@ -65,21 +68,25 @@ def test_cli_opts_set_objectness_keys():
     assert exp.ema is True and exp.enable_mixup is False
     assert exp.max_epoch == 100 and type(exp.max_epoch) is int and exp.mosaic_scale == (0.5, 1.5)
     exp.merge(["obj_loss", "BCE", "focal_alpha", "0.5", "cls_loss", "varifocal", "cls_varifocal_alpha", "0.5",
-               "cls_label_smoothing", "0.1", "box_loss", "ciou", "box_loss_weight", "2"])
+               "cls_label_smoothing", "0.1", "box_loss", "siou", "box_siou_theta", "3", "box_loss_weight", "2",
+               "box_inner_ratio", "0.8", "box_focaler_high", "0.9"])
     assert exp.obj_loss == "bce" and exp.focal_alpha == 0.5
     kit = exp.get_model().head.loss_kit
-    assert kit.obj.loss == "bce" and kit.settings["focal_alpha"] == 0.5
-    assert kit.cls.loss == "varifocal" and kit.cls.params == {"alpha": 0.5, "gamma": 2.0}
-    assert kit.cls.label_smoothing == 0.1 and (kit.box.kind, kit.box.weight) == ("ciou", 2.0)
+    assert kit.obj.name == "bce" and kit.settings["obj_focal_alpha"] == 0.5
+    assert kit.cls.name == "varifocal" and kit.cls.values == {"alpha": 0.5, "gamma": 2.0}
+    assert kit.cls.label_smoothing == 0.1 and (kit.box.name, kit.box.values, kit.box.weight) == ("siou", {"theta": 3.0}, 2.0)
+    assert kit.box.modifiers == {"inner_ratio": 0.8, "focaler_low": 0.0, "focaler_high": 0.9}
 
 
 @pytest.mark.parametrize("opts,words", [
     (["focal_gama", "2.0"], "unknown exp option 'focal_gama': did you mean 'focal_gamma'"),
     (["focal_gamma", "-1"], "focal_gamma must be a finite number >= 0, got -1.0"),
     (["focal_gamma", "big"], "focal_gamma takes a number, got 'big'"),
-    (["obj_loss", "qfl"], "obj_loss must be one of bce, focal, qfocal, varifocal, bce_blur; got 'qfl'"),
+    (["obj_loss", "qfl"], "obj_loss must be one of bce, bce_blur, focal, qfocal, varifocal; got 'qfl'"),
     (["focal_alpha", "1.5"], "focal_alpha must be in [0, 1] or None (no balancing), got 1.5"),
-    (["box_loss", "wiou"], "box_loss must be one of iou, giou, diou, ciou, eiou, siou; got 'wiou'"),
+    (["box_loss", "ciuo"], "box_loss must be one of iou, giou, diou, ciou, eiou, siou"),
+    (["obj_focal_gamma", "-1"], "obj_focal_gamma must be a finite number >= 0, got -1.0"),
+    (["box_focaler_low", "0.9", "box_focaler_high", "0.5"], "box_focaler_low must be below box_focaler_high"),
     (["cls_varifocal_alpha", "0"], "cls_varifocal_alpha must be a finite number > 0, got 0.0"),
     (["cls_label_smoothing", "none"], "cls_label_smoothing takes a number, got 'none'"),
     (["max_epoch"], "pairs"),

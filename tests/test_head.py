@@ -11,6 +11,7 @@ from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, genera
 
 from helpers import REPO, Recorder, head_inputs
 from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, flavour, yolox_settings
+from yolox_focal.losses import losses_for
 from yolox_focal.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
 
 pytestmark = pytest.mark.any_yolox
@@ -135,7 +136,24 @@ def ref_siou(p, t):
     return 1 - iou + 0.5 * (distance + shape)
 
 
+def ref_iou(p, t):
+    p, t = _xyxy(p), _xyxy(t)
+    inter = (torch.min(p[:, 2:], t[:, 2:]) - torch.max(p[:, :2], t[:, :2])).clamp(min=0).prod(1)
+    return inter / ((p[:, 2:] - p[:, :2]).prod(1) + (t[:, 2:] - t[:, :2]).prod(1) - inter)
+
+
+def ref_modified(loss, ratio=1.0, low=0.0, high=1.0):
+    """Inner-IoU (Zhang et al. 2023) then Focaler-IoU (Zhang & Zhang 2024) on ``loss``: L + IoU - IoU',
+    IoU' the IoU of the boxes with width and height times ratio, mapped from [low, high] to [0, 1]."""
+    def modified(p, t):
+        scale = torch.tensor([1.0, 1.0, ratio, ratio], dtype=p.dtype)
+        inner = ref_iou(p * scale, t * scale)
+        return loss(p, t) + ref_iou(p, t) - ((inner - low) / (high - low)).clamp(0, 1)
+    return modified
+
+
 BOX_REFERENCES = {
+    "iou": lambda p, t: 1 - ref_iou(p, t) ** 2,
     "giou": lambda p, t: generalized_box_iou_loss(_xyxy(p), _xyxy(t)),
     "diou": lambda p, t: distance_box_iou_loss(_xyxy(p), _xyxy(t)),
     "ciou": lambda p, t: complete_box_iou_loss(_xyxy(p), _xyxy(t)),
@@ -146,7 +164,7 @@ BOX_REFERENCES = {
 # (settings, branch changed, reference of the element-wise loss before the weight, weight)
 BRANCH_CHANGES = [
     (dict(obj_loss="focal"), "obj", lambda x, t: ref_focal(x, t, 1.5, 0.25), 1.0),
-    (dict(obj_loss="focal", focal_gamma=2.0, focal_alpha=None, obj_loss_weight=3.0), "obj",
+    (dict(obj_loss="focal", obj_focal_gamma=2.0, obj_focal_alpha=None, obj_loss_weight=3.0), "obj",
      lambda x, t: ref_focal(x, t, 2.0, None), 3.0),
     (dict(obj_loss="qfocal", obj_qfocal_beta=1.5, obj_qfocal_alpha=0.25), "obj",
      lambda x, t: ref_qfocal(x, t, 1.5, 0.25), 1.0),
@@ -163,6 +181,11 @@ BRANCH_CHANGES = [
     (dict(box_loss="ciou", box_loss_weight=2.0), "box", BOX_REFERENCES["ciou"], 2.0),
     (dict(box_loss="eiou"), "box", BOX_REFERENCES["eiou"], 1.0),
     (dict(box_loss="siou"), "box", BOX_REFERENCES["siou"], 1.0),
+    (dict(box_inner_ratio=0.7), "box", ref_modified(BOX_REFERENCES["iou"], ratio=0.7), 1.0),
+    (dict(box_loss="ciou", box_focaler_low=0.2, box_focaler_high=0.8), "box",
+     ref_modified(BOX_REFERENCES["ciou"], low=0.2, high=0.8), 1.0),
+    (dict(box_loss="giou", box_inner_ratio=1.3, box_focaler_high=0.9, box_loss_weight=2.0), "box",
+     ref_modified(BOX_REFERENCES["giou"], ratio=1.3, high=0.9), 2.0),
 ]
 # get_losses' 6-tuple: total, 5 * box, obj, cls, l1, num_fg / num_gts
 POSITION = {"box": 1, "obj": 2, "cls": 3}
@@ -251,7 +274,7 @@ def test_convert_keeps_weights_and_switches_losses():
     before = {k: v.clone() for k, v in stock.state_dict().items()}
     head = FocalYOLOXHead.convert(stock, obj_loss="focal", focal_gamma=2.0, box_loss="diou")
     assert head is stock and type(head) is FocalYOLOXHead
-    assert head.loss_kit.settings["focal_gamma"] == 2.0 and head.loss_kit.box.kind == "diou"
+    assert head.loss_kit.settings["obj_focal_gamma"] == 2.0 and head.loss_kit.box.name == "diou"
     assert all(torch.equal(before[k], v) for k, v in head.state_dict().items())
     FocalYOLOXHead.convert(head, **YOLOX)
     assert head.loss_kit.changed() == {}
@@ -318,11 +341,15 @@ def test_a_yolox_that_computes_losses_otherwise_raises(head_type, words):
 
 
 @pytest.mark.parametrize("settings,words", [
-    (dict(obj_loss="fcal"), "obj_loss must be one of bce, focal, qfocal, varifocal, bce_blur; got 'fcal'"),
+    (dict(obj_loss="fcal"), "obj_loss must be one of bce, bce_blur, focal, qfocal, varifocal; got 'fcal'"),
     (dict(focal_gamma=-1), "focal_gamma must be a finite number >= 0, got -1"),
     (dict(focal_alpha=2), "focal_alpha must be in [0, 1] or None (no balancing), got 2"),
     (dict(obj_loss_weight=0), "obj_loss_weight must be a finite number > 0, got 0"),
-    (dict(box_loss="wiou"), "box_loss must be one of iou, giou, diou, ciou, eiou, siou; got 'wiou'"),
+    (dict(box_loss="ciuo"), "box_loss must be one of " + ", ".join(losses_for("box")) + "; got 'ciuo'"),
+    (dict(box_siou_theta=0), "box_siou_theta must be a finite number > 0, got 0"),
+    (dict(box_focaler_low=0.6, box_focaler_high=0.4), "box_focaler_low must be below box_focaler_high, got 0.6 and 0.4"),
+    (dict(obj_focal_gamma=2.0, focal_gamma=1.0), "obj_focal_gamma and focal_gamma are one setting, given 2.0 and 1.0; "
+                                                 "give one of them"),
     (dict(cls_label_smoothing=1.0), "cls_label_smoothing must be in [0, 1), got 1.0"),
     (dict(cls_loss="bce_blur"), "cls_loss must be one of bce, focal, qfocal, varifocal; got 'bce_blur'"),
     (dict(focal_gama=2.0), "unknown loss setting 'focal_gama'; did you mean 'focal_gamma'?"),
@@ -338,6 +365,6 @@ def test_invalid_settings_fail_when_built(settings, words):
 
 def test_loss_kit_alone_is_yolox_unless_told():
     kit = LossKit()
-    assert kit.changed() == {} and kit.obj.loss == "bce" and kit.box.kind == "iou"
+    assert kit.changed() == {} and kit.obj.name == "bce" and kit.box.name == "iou"
     assert LossKit(cls_loss="focal").changed() == {"cls_loss": "focal"}
     assert not list(LossKit(obj_loss="focal", box_loss="ciou").state_dict())

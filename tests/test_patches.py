@@ -73,8 +73,8 @@ def test_the_added_loss_code_is_the_packages(tmp_path):
     defined = {getattr(n, "name", None) or ast.unparse(n.targets[0]): ast.get_source_segment(patched, n)
                for n in ast.parse(patched).body if not isinstance(n, (ast.Import, ast.ImportFrom, ast.Expr))}
     checked = 0
-    for module in ("losses/_common.py", "losses/focal.py", "losses/bce.py", "losses/iou.py", "losses/settings.py",
-                   "losses/kit.py"):
+    for module in ("losses/_common.py", "losses/declare.py", "losses/focal.py", "losses/bce.py", "losses/iou.py",
+                   "losses/settings.py", "losses/kit.py"):
         source = (REPO / "yolox_focal" / module).read_text()
         for node in ast.parse(source).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Assign)):
@@ -248,8 +248,8 @@ from yolox.exp import get_exp
 
 def settings(exp):
     kit = exp.get_model().head.loss_kit
-    return [kit.settings[k] for k in ("obj_loss", "focal_gamma", "focal_alpha", "obj_loss_weight", "cls_loss",
-                                      "box_loss")] + [kit.obj.loss, kit.cls.loss, kit.box.kind]
+    return [kit.settings[k] for k in ("obj_loss", "obj_focal_gamma", "obj_focal_alpha", "obj_loss_weight", "cls_loss",
+                                      "box_loss")] + [kit.obj.name, kit.cls.name, kit.box.name]
 
 report = {}
 example = get_exp(sys.argv[1] + "/exps/example/focal/yolox_s_focal.py", None)
@@ -292,6 +292,6 @@ def test_exps_in_the_patched_tree_choose_each_branchs_loss(source, tmp_path):
     assert report["default"] == ["bce", 1.5, 0.25, 1.0, "bce", "iou", "bce", "bce", "iou"]
     assert report["nano"] == ["focal", 1.5, 0.25, 1.0, "bce", "iou", "focal", "bce", "iou"]
     assert report["nano_depthwise"]
-    assert report["bad"] == "focal_gamma must be a finite number >= 0, got -1.0"
+    assert report["bad"] == "obj_focal_gamma must be a finite number >= 0, got -1.0"
     assert report["grads_finite"] and report["losses"]["conf_loss"] > 0
     assert all(v == v for v in report["losses"].values())  # no NaN

@@ -34,7 +34,7 @@ def test_demo_config_builds_the_kit_and_trains_a_step():
     config.update({"box_loss": "ciou", "focal_gamma": "2", "max_epoch": "3"})
     assert (config.box_loss, config.focal_gamma, config.max_epoch) == ("ciou", 2.0, 3)
     model = config.get_model()
-    assert isinstance(model.head, FocalYOLOXHead) and model.head.loss_kit.box.kind == "ciou"
+    assert isinstance(model.head, FocalYOLOXHead) and model.head.loss_kit.box.name == "ciou"
     assert DemoBce().obj_loss == "bce" and DemoBce().name == "demo_bce"
     images = torch.rand(2, 3, 64, 64)
     labels = torch.zeros(2, 5, 5)

@@ -1,13 +1,26 @@
-"""The declared settings are the one source: complete, self-consistent, and what the README shows."""
+"""The settings derive from the declared losses: complete, named by one rule, self-consistent, what the
+README shows; a loss registered later has its settings at once; today's keys keep their meaning."""
 
 import pytest
+import torch
 
 from helpers import REPO
-from yolox_focal.losses._common import defaults_of
-from yolox_focal.losses.settings import (BRANCH_LOSSES, ELEMENTWISE_LOSSES, SETTINGS, SETTINGS_BY_NAME, check_settings,
-                                  default_settings, parse_setting, settings_table, yolox_settings)
+from yolox_focal.losses import LOSSES, KitLoss, Param, register
+from yolox_focal.losses._common import Number
+from yolox_focal.losses.declare import OPTIONS
+from yolox_focal.losses.kit import LossKit
+from yolox_focal.losses.settings import (ALIASES, BRANCHES, SETTINGS, SETTINGS_BY_NAME, check_settings, default_settings,
+                                         parse_setting, resolve_settings, settings_table, yolox_settings)
 
 pytestmark = pytest.mark.any_yolox
+
+# The keys of the README's settings table before the settings were derived from the declarations.
+EARLIER_KEYS = [
+    "obj_loss", "focal_gamma", "focal_alpha", "obj_qfocal_beta", "obj_qfocal_alpha", "obj_varifocal_alpha",
+    "obj_varifocal_gamma", "obj_bce_blur_alpha", "obj_loss_weight", "cls_loss", "cls_focal_gamma", "cls_focal_alpha",
+    "cls_qfocal_beta", "cls_qfocal_alpha", "cls_varifocal_alpha", "cls_varifocal_gamma", "cls_label_smoothing",
+    "cls_loss_weight", "box_loss", "box_loss_weight",
+]
 
 
 def test_readme_shows_the_generated_settings_table():
@@ -16,21 +29,36 @@ def test_readme_shows_the_generated_settings_table():
     assert table in readme, "README's settings table differs from the declaration; put this in it:\n" + table
 
 
-def test_every_parameter_of_every_branch_loss_has_exactly_one_setting():
-    for branch in ("obj", "cls"):
-        for loss in BRANCH_LOSSES[branch]:
-            function, params = ELEMENTWISE_LOSSES[loss]
-            for arg in params:
-                owners = [s for s in SETTINGS if (s.branch, s.loss, s.arg) == (branch, loss, arg)]
-                assert len(owners) == 1, (branch, loss, arg)
-                assert owners[0].default == defaults_of(function)[arg]
-                assert owners[0].number is params[arg]
-    for branch in ("obj", "cls", "box"):
-        assert f"{branch}_loss" in SETTINGS_BY_NAME and f"{branch}_loss_weight" in SETTINGS_BY_NAME
-    assert len(SETTINGS_BY_NAME) == len(SETTINGS)
+def test_every_parameter_of_every_declared_loss_and_branch_has_one_setting_by_the_rule():
+    expected = set()
+    for branch in BRANCHES:
+        for name, cls in LOSSES.items():
+            if branch not in cls.branches:
+                continue
+            for arg, param in cls.params.items():
+                setting = SETTINGS_BY_NAME[f"{branch}_{name}_{arg}"]
+                assert (setting.branch, setting.loss, setting.arg) == (branch, name, arg)
+                assert setting.param is param and setting.default == setting.yolox == param.default
+                expected.add(setting.name)
+        assert SETTINGS_BY_NAME[f"{branch}_loss"].choices == tuple(n for n, c in LOSSES.items() if branch in c.branches)
+        expected |= {f"{branch}_loss", f"{branch}_loss_weight"}
+    expected |= {"cls_label_smoothing", "box_inner_ratio", "box_focaler_low", "box_focaler_high"}
+    names = [s.name for s in SETTINGS]
+    assert len(names) == len(set(names)) and set(names) == expected
+    assert set(SETTINGS_BY_NAME) == expected | set(ALIASES)
 
 
-def test_defaults_are_the_missions_and_yolox_values_are_yoloxs():
+def test_earlier_keys_keep_their_meaning():
+    for key in EARLIER_KEYS:
+        assert key in SETTINGS_BY_NAME, key
+    assert ALIASES == {"focal_gamma": "obj_focal_gamma", "focal_alpha": "obj_focal_alpha"}
+    kit = LossKit(obj_loss="focal", focal_gamma=2.0, focal_alpha=None)
+    assert kit.settings["obj_focal_gamma"] == 2.0 and kit.settings["obj_focal_alpha"] is None
+    assert kit.obj.values == {"gamma": 2.0, "alpha": None}
+    assert resolve_settings({"focal_gamma": 3.0}, default_settings())["obj_focal_gamma"] == 3.0
+
+
+def test_defaults_are_the_projects_and_yolox_values_are_yoloxs():
     check_settings(default_settings())
     check_settings(yolox_settings())
     changed = {k for k, v in default_settings().items() if v != yolox_settings()[k]}
@@ -38,12 +66,14 @@ def test_defaults_are_the_missions_and_yolox_values_are_yoloxs():
     assert (yolox_settings()["obj_loss"], yolox_settings()["cls_loss"], yolox_settings()["box_loss"]) == (
         "bce", "bce", "iou")
     assert yolox_settings()["cls_label_smoothing"] == 0
+    assert [yolox_settings()[k] for k in ("box_inner_ratio", "box_focaler_low", "box_focaler_high")] == [1, 0, 1]
 
 
 @pytest.mark.parametrize("name,text,value", [
     ("obj_loss", "Focal", "focal"), ("box_loss", " ciou ", "ciou"), ("focal_gamma", "2", 2.0),
-    ("focal_alpha", "None", None), ("obj_qfocal_alpha", "none", None), ("cls_label_smoothing", "0.1", 0.1),
-    ("box_loss_weight", 3, 3),
+    ("obj_focal_gamma", "2", 2.0), ("focal_alpha", "None", None), ("obj_qfocal_alpha", "none", None),
+    ("cls_label_smoothing", "0.1", 0.1), ("box_loss_weight", 3, 3), ("box_siou_theta", "5", 5.0),
+    ("box_inner_ratio", "0.75", 0.75),
 ])
 def test_command_line_values_parse_by_their_declared_type(name, text, value):
     assert parse_setting(name, text) == value
@@ -51,6 +81,7 @@ def test_command_line_values_parse_by_their_declared_type(name, text, value):
 
 @pytest.mark.parametrize("name,text,words", [
     ("focal_gamma", "two", "focal_gamma takes a number, got 'two'"),
+    ("obj_focal_gamma", "two", "obj_focal_gamma takes a number, got 'two'"),
     ("cls_label_smoothing", "none", "cls_label_smoothing takes a number, got 'none'"),
 ])
 def test_unparseable_values_are_one_line(name, text, words):
@@ -60,7 +91,106 @@ def test_unparseable_values_are_one_line(name, text, words):
 
 
 def test_every_setting_rejects_a_value_outside_its_range():
-    for setting in SETTINGS:
+    for key in SETTINGS_BY_NAME:
+        setting = SETTINGS_BY_NAME[key]
         bad = "no-such-loss" if setting.choices else -1.0
-        with pytest.raises(ValueError, match=setting.name):
-            check_settings({setting.name: bad})
+        with pytest.raises(ValueError, match=key) as info:
+            check_settings({key: bad})
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("values,words", [
+    (dict(box_focaler_low=0.5, box_focaler_high=0.5), "box_focaler_low must be below box_focaler_high, got 0.5 and 0.5"),
+    (dict(focal_gamma=1.0, obj_focal_gamma=2.0), "focal_gamma and obj_focal_gamma are one setting, given 1.0 and 2.0"),
+    (dict(box_inner_ratio=0), "box_inner_ratio must be a finite number > 0, got 0"),
+    (dict(focal_gama=1.0), "unknown loss setting 'focal_gama'; did you mean 'focal_gamma'?"),
+])
+def test_combinations_are_checked_in_one_line(values, words):
+    with pytest.raises(ValueError) as info:
+        check_settings(values)
+    assert str(info.value).startswith(words) and "\n" not in str(info.value)
+
+
+@pytest.fixture
+def registered():
+    """Register the given loss classes for one test, and remove them afterwards."""
+    added = []
+
+    def add(cls):
+        added.append(register(cls).name)
+        return cls
+
+    yield add
+    for name in added:
+        del LOSSES[name]
+
+
+def _plain_l1(pred, target, scale=2.0, reduction="none"):
+    loss = (pred - target).abs().sum(-1) * scale
+    return loss.sum() if reduction == "sum" else loss.mean() if reduction == "mean" else loss
+
+
+def test_a_registered_loss_gets_its_settings_parsing_checks_and_table_row(registered):
+    @registered
+    class ScaledL1(KitLoss):
+        name, branches = "scaled_l1", ("box",)
+        params = {"scale": Param(2.0, Number(0, 10, doc="multiplies the distance"))}
+        function = staticmethod(_plain_l1)
+
+    setting = SETTINGS_BY_NAME["box_scaled_l1_scale"]
+    assert setting.default == 2.0 and setting.doc == "scaled_l1: multiplies the distance"
+    assert "scaled_l1" in SETTINGS_BY_NAME["box_loss"].choices
+    assert "| `box_scaled_l1_scale` | box | `2.0` | in [0, 10] | scaled_l1: multiplies the distance |" in settings_table()
+    assert parse_setting("box_scaled_l1_scale", "3") == 3.0
+    with pytest.raises(ValueError, match=r"box_scaled_l1_scale must be in \[0, 10\], got 11"):
+        check_settings({"box_loss": "scaled_l1", "box_scaled_l1_scale": 11})
+    # not IoU-based: the IoU modifiers are refused in one line, not applied
+    with pytest.raises(ValueError) as info:
+        LossKit(box_loss="scaled_l1", box_inner_ratio=0.8)
+    assert str(info.value) == ("box_inner_ratio modifies an IoU-based box loss, and scaled_l1 is not one; "
+                               "leave it at 1.0")
+    kit = LossKit(box_loss="scaled_l1", box_scaled_l1_scale=3.0, box_loss_weight=0.5)
+    pred, target = torch.rand(5, 4), torch.rand(5, 4)
+    torch.testing.assert_close(kit.box(pred, target), 1.5 * (pred - target).abs().sum(-1))
+
+
+def test_a_removed_loss_takes_its_settings_with_it(registered):
+    before = [s.name for s in SETTINGS]
+
+    @registered
+    class Twice(KitLoss):
+        name, branches = "twice", ("obj", "cls")
+        params = {"factor": Param(2.0, Number(0))}
+
+        def forward(self, pred, target):
+            return self.values["factor"] * torch.nn.functional.binary_cross_entropy_with_logits(
+                pred, target, reduction="none")
+
+    assert {"obj_twice_factor", "cls_twice_factor"} <= set(SETTINGS_BY_NAME)
+    del LOSSES["twice"]
+    assert [s.name for s in SETTINGS] == before
+    LOSSES["twice"] = Twice  # for the fixture to remove
+
+
+@pytest.mark.parametrize("cls,words", [
+    (type("NoName", (KitLoss,), {"branches": ("obj",), "function": staticmethod(_plain_l1)}), "needs a new name"),
+    (type("Both", (KitLoss,), {"name": "both", "branches": ("obj", "box"), "function": staticmethod(_plain_l1)}),
+     "a box loss serves only the box branch"),
+    (type("Nothing", (KitLoss,), {"name": "nothing", "branches": ("box",)}), "declare a function or override forward"),
+    (type("Drift", (KitLoss,), {"name": "drift", "branches": ("box",), "function": staticmethod(_plain_l1),
+                                "params": {"scale": Param(3.0, Number(0))}}), "_plain_l1's scale must default to 3.0"),
+    (type("focal2", (KitLoss,), {"name": "focal", "branches": ("obj",), "function": staticmethod(_plain_l1)}),
+     "needs a new name, got 'focal'"),
+])
+def test_a_bad_declaration_is_refused_at_registration(cls, words):
+    before = dict(LOSSES)
+    with pytest.raises(ValueError, match=words):
+        register(cls)
+    assert LOSSES == before
+
+
+def test_options_are_declared_once():
+    assert set(OPTIONS) == {"label_smoothing", "inner_ratio", "focaler_low", "focaler_high", "weight"}
+    for branch, option, name in [("cls", "label_smoothing", "cls_label_smoothing"), ("box", "inner_ratio", "box_inner_ratio"),
+                                 ("obj", "weight", "obj_loss_weight")]:
+        assert SETTINGS_BY_NAME[name].param is OPTIONS[option] and SETTINGS_BY_NAME[name].branch == branch

@@ -25,12 +25,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the package's settings, even where it is not installed
-from yolox_focal.losses.settings import SETTINGS  # noqa: E402
+from yolox_focal.losses.settings import ALIASES, SETTINGS  # noqa: E402
 
 PACKAGE = REPO / "yolox_focal"
 # copied in this order: each uses only the ones before it
-LOSS_KIT_MODULES = ("losses/_common.py", "losses/focal.py", "losses/bce.py", "losses/iou.py", "losses/settings.py",
-                    "losses/kit.py")
+LOSS_KIT_MODULES = ("losses/_common.py", "losses/declare.py", "losses/bce.py", "losses/focal.py", "losses/iou.py",
+                    "losses/settings.py", "losses/kit.py")
 NAME, EMAIL = "yolox-focal", "yolox-focal@users.noreply.github.com"
 DATE = "2026-01-01T00:00:00+00:00"  # fixed, so the same inputs give the same bytes
 
@@ -223,8 +223,14 @@ EXP_METHODS = '''
         return model'''
 
 
+def exp_aliases():
+    """A property per alias of a setting (focal_gamma: obj_focal_gamma), reading and writing it."""
+    return "".join(f"\n    {alias} = property(lambda self: self.{name}, lambda self, value: setattr(self, {name!r}, value))"
+                   for alias, name in ALIASES.items())
+
+
 def _patch_exp(text):
-    text = insert(text, "        self.nmsthre = 0.65", exp_settings() + "\n" + EXP_METHODS, EXP_BASE)
+    text = insert(text, "        self.nmsthre = 0.65", exp_settings() + "\n" + EXP_METHODS + "\n" + exp_aliases(), EXP_BASE)
     return insert(text, "        self.model.head.initialize_biases(1e-2)",
                   "        self.configure_loss_kit(self.model)", EXP_BASE)
 

@@ -17,7 +17,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     **dict.fromkeys(["focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss",
-                     "VarifocalLoss", "bce_blur_loss", "BCEBlurLoss", "box_iou_loss", "BoxIoULoss"], ".losses"),
+                     "VarifocalLoss", "bce_loss", "BCELoss", "bce_blur_loss", "BCEBlurLoss", "box_iou_loss",
+                     "iou_loss", "IoULoss", "giou_loss", "GIoULoss", "diou_loss", "DIoULoss", "ciou_loss", "CIoULoss",
+                     "eiou_loss", "EIoULoss", "siou_loss", "SIoULoss", "KitLoss", "Param", "register", "LOSSES"],
+                    ".losses"),
     "LossKit": ".losses.kit",
     "FocalYOLOXHead": ".head",
     "UnsupportedYOLOXError": ".head",

@@ -20,7 +20,7 @@ import math
 
 from .flavour import ExpBase  # Megvii's Exp or pixeltable-yolox's YoloxConfig
 from .head import FocalYOLOXHead
-from .losses.settings import SETTINGS, SETTINGS_BY_NAME, check_settings, parse_setting
+from .losses.settings import ALIASES, SETTINGS, SETTINGS_BY_NAME, check_settings
 
 __all__ = ["FocalExpMixin", "FocalExp", "parse_exp_value"]
 
@@ -87,12 +87,15 @@ class FocalExpMixin:
             raise ValueError(f"exp options come in 'key value' pairs, got {list(cfg_list)}")
         for key, value in zip(cfg_list[0::2], cfg_list[1::2]):
             if not hasattr(self, key) or callable(getattr(self, key)):
-                known = [k for k, v in vars(self).items() if not k.startswith("_")]
+                known = [k for k, v in vars(self).items() if not k.startswith("_")] + list(ALIASES)
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "see the exp file for its keys"
                 raise ValueError(f"unknown exp option {key!r}: {hint}")
             if key in SETTINGS_BY_NAME:
-                setattr(self, key, parse_setting(key, value))
+                setting = SETTINGS_BY_NAME[key]
+                value = setting.parse(value, key)
+                setting.check(value, key)  # named as given, before the other keys are read
+                setattr(self, key, value)
             else:
                 setattr(self, key, parse_exp_value(key, getattr(self, key), value))
         check_settings(self.loss_settings())
@@ -100,10 +103,23 @@ class FocalExpMixin:
     def update(self, opts):
         """pixeltable-yolox's ``-D key=value`` options ({key: text}): the loss settings are parsed
         and checked as declared, the rest is the config's own ``update``."""
-        own = {k: parse_setting(k, v) for k, v in opts.items() if k in SETTINGS_BY_NAME}
+        own = {k: SETTINGS_BY_NAME[k].parse(v, k) for k, v in opts.items() if k in SETTINGS_BY_NAME}
+        for key, value in own.items():
+            SETTINGS_BY_NAME[key].check(value, key)
         super().update({k: v for k, v in opts.items() if k not in SETTINGS_BY_NAME})
-        vars(self).update(own)
+        for key, value in own.items():
+            setattr(self, key, value)
         check_settings(self.loss_settings())
+
+
+def _alias(name):
+    """A property that reads and writes the setting ``name`` under another key."""
+    return property(lambda self: getattr(self, name), lambda self, value: setattr(self, name, value),
+                    doc=f"alias of {name}")
+
+
+for _key, _name in ALIASES.items():
+    setattr(FocalExpMixin, _key, _alias(_name))
 
 
 class FocalExp(FocalExpMixin, ExpBase):

@@ -19,7 +19,7 @@ from torch import nn
 
 from .flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable-yolox's YoloxHead
 from .losses.kit import LossKit
-from .losses.settings import default_settings
+from .losses.settings import default_settings, resolve_settings
 
 __all__ = ["FocalYOLOXHead", "UnsupportedYOLOXError"]
 
@@ -86,15 +86,16 @@ class FocalYOLOXHead(YOLOXHead):
     """``YOLOXHead`` whose objectness, classification and box losses come from a :class:`LossKit`.
 
     Takes ``YOLOXHead``'s arguments plus any loss setting by keyword (``obj_loss="focal"``,
-    ``focal_gamma=1.5``, ``cls_loss="varifocal"``, ``box_loss="ciou"``, ...: see
+    ``obj_focal_gamma=1.5``, ``cls_loss="varifocal"``, ``box_loss="ciou"``, ...: see
     ``yolox_focal.losses.settings``); settings not given take this project's defaults (focal objectness,
     YOLOX's classification and box losses). Parameters, buffers, inference and export are
-    ``YOLOXHead``'s, so checkpoints move freely between the two.
+    ``YOLOXHead``'s, so checkpoints move freely between the two; a loss that keeps state keeps it
+    outside the state dict (``self.loss_kit.loss_state()``, which the trainers save beside it).
     """
 
     def __init__(self, num_classes, width=1.0, strides=(8, 16, 32), in_channels=(256, 512, 1024),
                  act="silu", depthwise=False, **loss_settings):
-        kit = LossKit(**dict(default_settings(), **loss_settings))  # bad settings fail before building
+        kit = LossKit(**resolve_settings(loss_settings, default_settings()))  # bad settings fail before building
         super().__init__(num_classes, width, list(strides), list(in_channels), act, depthwise)
         self.set_loss_kit(kit)
 
@@ -108,7 +109,7 @@ class FocalYOLOXHead(YOLOXHead):
         """
         if not isinstance(head, YOLOXHead):
             raise TypeError(f"FocalYOLOXHead.convert needs a yolox YOLOXHead, got {type(head).__name__}")
-        kit = LossKit(**dict(default_settings(), **loss_settings))
+        kit = LossKit(**resolve_settings(loss_settings, default_settings()))
         head.__class__ = _with_loss_kit(cls, type(head))
         head.set_loss_kit(kit)
         return head

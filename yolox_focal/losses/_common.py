@@ -1,15 +1,14 @@
 """What every loss of the kit shares: declared parameter ranges, input checks, float32 compute for
-half-precision input, reduction, and a fused autograd function.
+half-precision input, reduction, a fused autograd function, label smoothing, and the IoU that the
+box modifiers (Inner-IoU, Focaler-IoU) change.
 
 Needs only torch: the patch series (tools/make_patches.py) copies the losses into a YOLOX tree.
 """
 
-import inspect
 import math
 from numbers import Real
 
 import torch
-from torch import nn
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -151,35 +150,50 @@ def elementwise_loss(loss_name, loss_and_grad, pred, target, params, reduction):
     return reduce(loss, reduction)
 
 
-def defaults_of(function):
-    """{argument: default} of a loss function's keyword arguments."""
-    return {k: p.default for k, p in inspect.signature(function).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+SMOOTHING = Number(0, 1, doc="label smoothing epsilon", high_open=True)
 
 
-class LossModule(nn.Module):
-    """Module form of a loss function (``function``, whose arguments ``params`` declares): takes the
-    same arguments, checks them when it is built, and keeps them as attributes."""
+def smooth_targets(target, epsilon):
+    """Label smoothing in the spirit of YOLOv5's ``smooth_BCE``, for soft targets.
 
-    function = None
-    params = {}
-    name = ""
+    YOLOv5 trains classes against ``1 - epsilon / 2`` instead of 1 and ``epsilon / 2`` instead of 0.
+    YOLOX's class targets are soft (one-hot times the IoU of the matched prediction), so each target
+    t is mapped linearly, ``t (1 - epsilon) + epsilon / 2``: 1 and 0 go where YOLOv5 puts them and a
+    target of IoU 0.6 goes to 0.6 - 0.1 epsilon. ``epsilon = 0`` returns ``target`` itself.
+    """
+    SMOOTHING.check("label smoothing", epsilon)
+    if epsilon == 0:
+        return target
+    return target * (1 - epsilon) + epsilon / 2
 
-    def __init__(self, *args, reduction="none", **kwargs):
-        super().__init__()
-        names = list(self.params)
-        if len(args) > len(names) or set(kwargs) - set(names):
-            raise TypeError(f"{type(self).__name__} takes {', '.join(names)} and reduction")
-        values = dict(defaults_of(type(self).function), **dict(zip(names, args)), **kwargs)
-        self.values = {k: values[k] for k in names}
-        check_params(self.name, self.params, self.values)
-        check_reduction(reduction)
-        self.reduction = reduction
-        for key, value in self.values.items():
-            setattr(self, key, value)
 
-    def forward(self, pred, target):
-        return type(self).function(pred, target, **self.values, reduction=self.reduction)
+EPS = 1e-7  # torchvision's: keeps a division by an area or a squared length finite
 
-    def extra_repr(self):
-        return ", ".join(f"{k}={v}" for k, v in self.values.items()) + f", reduction={self.reduction!r}"
+
+def box_iou(pred, target):
+    """IoU of ``(..., 4)`` ``(cx, cy, w, h)`` boxes, ``(...)``; 0 for two empty boxes."""
+    p_half, t_half = pred[..., 2:] / 2, target[..., 2:] / 2
+    low = torch.max(pred[..., :2] - p_half, target[..., :2] - t_half)
+    high = torch.min(pred[..., :2] + p_half, target[..., :2] + t_half)
+    inter_wh = (high - low).clamp_(min=0)
+    inter = inter_wh[..., 0] * inter_wh[..., 1]
+    union = pred[..., 2] * pred[..., 3] + target[..., 2] * target[..., 3] - inter
+    return inter / (union + EPS)
+
+
+def box_modifier(pred, target, inner_ratio=1.0, focaler_low=0.0, focaler_high=1.0):
+    """``IoU - IoU'``: added to an IoU-based box loss L it gives L' = L + IoU - IoU', the rule of
+    Inner-IoU (Zhang et al. 2023) and Focaler-IoU (Zhang & Zhang 2024).
+
+    IoU' is the IoU of the auxiliary boxes (same centres, width and height times ``inner_ratio``),
+    then mapped linearly from [focaler_low, focaler_high] onto [0, 1] and clamped; with both the
+    Focaler mapping applies to the Inner-IoU.
+    """
+    iou = box_iou(pred, target)
+    modified = iou
+    if inner_ratio != 1:
+        scale = pred.new_tensor([1.0, 1.0, inner_ratio, inner_ratio])
+        modified = box_iou(pred * scale, target * scale)
+    if focaler_low != 0 or focaler_high != 1:
+        modified = ((modified - focaler_low) / (focaler_high - focaler_low)).clamp(0, 1)
+    return iou - modified

@@ -1,13 +1,34 @@
-"""BCE variants: YOLOv5's BCE-blur and label smoothing of classification targets."""
+"""BCE and its variants: YOLOX's own BCE-with-logits, YOLOv5's BCE-blur, label smoothing.
+
+    bce       BCE(x, t) = -t log p - (1 - t) log(1 - p)           YOLOX's BCEWithLogitsLoss
+    bce_blur  BCE(x, t) * (1 - exp((p - t - 1) / (alpha + 1e-4)))  YOLOv5's BCEBlurWithLogitsLoss
+"""
 
 import torch
+import torch.nn.functional as F
 
-from ._common import LossModule, Number, bce_with_logits, check_params, elementwise_loss
+from ._common import SMOOTHING, Number, bce_with_logits, check_params, elementwise_loss, smooth_targets
+from .declare import KitLoss, Param, register
 
-__all__ = ["bce_blur_loss", "BCEBlurLoss", "smooth_targets", "BCE_BLUR_PARAMS", "SMOOTHING"]
+__all__ = ["bce_loss", "BCELoss", "bce_blur_loss", "BCEBlurLoss", "smooth_targets", "BCE_BLUR_PARAMS",
+           "SMOOTHING"]
 
-BCE_BLUR_PARAMS = {"alpha": Number(0, doc="width of the blur: how far past its target p must be")}
-SMOOTHING = Number(0, 1, doc="label smoothing epsilon", high_open=True)
+BCE_BLUR_PARAMS = {"alpha": Param(0.05, Number(0, doc="width of the blur: how far past its target p must be"))}
+
+
+def bce_loss(pred, target, reduction="none"):
+    """YOLOX's objectness and classification loss, ``BCEWithLogitsLoss``, as a function: exactly
+    ``F.binary_cross_entropy_with_logits`` (no input checks, so that it stays YOLOX's bit for bit
+    and as fast)."""
+    return F.binary_cross_entropy_with_logits(pred, target, reduction=reduction)
+
+
+@register
+class BCELoss(KitLoss):
+    """YOLOX's ``BCEWithLogitsLoss(reduction="none")``: ``BCELoss()``."""
+
+    name, branches = "bce", ("obj", "cls")
+    function = staticmethod(bce_loss)
 
 
 def _bce_blur(x, t, alpha, need_grad):
@@ -38,21 +59,9 @@ def bce_blur_loss(pred, target, alpha=0.05, reduction="none"):
     return elementwise_loss("bce_blur loss", _bce_blur, pred, target, (float(alpha),), reduction)
 
 
-class BCEBlurLoss(LossModule):
-    """Module form of :func:`bce_blur_loss`: ``BCEBlurLoss(alpha=0.05)``."""
+@register
+class BCEBlurLoss(KitLoss):
+    """:func:`bce_blur_loss` as the kit's module: ``BCEBlurLoss(alpha=0.05)``."""
 
-    function, params, name = staticmethod(bce_blur_loss), BCE_BLUR_PARAMS, "bce_blur"
-
-
-def smooth_targets(target, epsilon):
-    """Label smoothing in the spirit of YOLOv5's ``smooth_BCE``, for soft targets.
-
-    YOLOv5 trains classes against ``1 - epsilon / 2`` instead of 1 and ``epsilon / 2`` instead of 0.
-    YOLOX's class targets are soft (one-hot times the IoU of the matched prediction), so each target
-    t is mapped linearly, ``t (1 - epsilon) + epsilon / 2``: 1 and 0 go where YOLOv5 puts them and a
-    target of IoU 0.6 goes to 0.6 - 0.1 epsilon. ``epsilon = 0`` returns ``target`` itself.
-    """
-    SMOOTHING.check("label smoothing", epsilon)
-    if epsilon == 0:
-        return target
-    return target * (1 - epsilon) + epsilon / 2
+    name, branches, params = "bce_blur", ("obj",), BCE_BLUR_PARAMS
+    function = staticmethod(bce_blur_loss)

@@ -11,10 +11,14 @@ A declaration says everything the rest of the project derives from it:
   state, which overrides ``forward`` instead;
 - ``needs``: what the loss reads from the batch besides ``pred`` and ``target`` (``"input_size"``:
   the batch's training input ``(height, width)``, which multiscale training changes), handed to
-  ``forward`` by keyword.
+  ``forward`` by keyword;
+- ``iou_based``: for a box loss, whether it is a loss of the boxes' IoU, so that the Inner-IoU and
+  Focaler-IoU modifiers (``inner_ratio``, ``focaler_low``/``focaler_high``) apply to it.
 
 Element-wise losses (objectness, classification) take logits and targets in [0, 1] of one shape and
 return the element-wise loss; box losses take ``(N, 4)`` ``(cx, cy, w, h)`` boxes and return ``(N,)``.
+``forward`` computes that loss; calling the module also applies what every loss of a branch takes
+(:data:`OPTIONS`: label smoothing, the box modifiers, ``weight``), then ``reduction``.
 
 A loss that keeps state (a running mean) sets ``stateful = True`` and keeps that state as plain
 tensor attributes, not buffers, so that a head carrying it keeps YOLOX's state dict (stock
@@ -26,12 +30,14 @@ which the trainers save beside the model's state dict.
 Needs only torch.
 """
 
+import inspect
+
 import torch
 from torch import nn
 
-from ._common import Number
+from ._common import SMOOTHING, Number, box_modifier, check_reduction, reduce, smooth_targets
 
-__all__ = ["Number", "Param", "KitLoss", "LOSSES", "register", "losses_for", "all_reduce_sum"]
+__all__ = ["Number", "Param", "KitLoss", "LOSSES", "OPTIONS", "register", "losses_for", "all_reduce_sum"]
 
 
 class Param:
@@ -55,7 +61,8 @@ class Param:
     def check(self, label, value):
         """Raise a one-line ``ValueError`` naming ``label``, the allowed values and ``value``."""
         if not self.allows(value):
-            raise ValueError(f"{label} must be {self.describe()}, got {value!r}")
+            sep = ";" if self.choices is not None else ","
+            raise ValueError(f"{label} must be {self.describe()}{sep} got {value!r}")
 
     def parse(self, label, text):
         """A command-line string as this parameter's value (other values are taken as they are)."""
@@ -63,7 +70,7 @@ class Param:
             return text
         word = text.strip().lower()
         if self.choices is not None:
-            return word
+            return next((c for c in self.choices if str(c).lower() == word), word)
         if self.number.none is not None and word == "none":
             return None
         try:
@@ -72,8 +79,27 @@ class Param:
             raise ValueError(f"{label} takes a number, got {text!r}") from None
 
 
+# What every loss of a branch takes besides its own parameters, applied when the module is called:
+# option -> (Param, the losses it applies to). The settings {branch}_loss_weight,
+# cls_label_smoothing and box_inner_ratio, box_focaler_low, box_focaler_high come from these.
+OPTIONS = {
+    "label_smoothing": Param(0.0, SMOOTHING, doc="label smoothing: targets t become t (1 - eps) + eps / 2"),
+    "inner_ratio": Param(1.0, Number(0, low_open=True), doc=(
+        "Inner-IoU (Zhang et al. 2023): adds IoU - IoU of the boxes scaled about their centres by this "
+        "ratio; 1: off")),
+    "focaler_low": Param(0.0, Number(0, 1, high_open=True), doc=(
+        "Focaler-IoU (Zhang & Zhang 2024): adds IoU - clamp((IoU - low) / (high - low), 0, 1); low 0 and "
+        "high 1: off")),
+    "focaler_high": Param(1.0, Number(0, 1, low_open=True), doc="Focaler-IoU: the upper end of the IoU interval "
+                                                                 "mapped onto [0, 1]"),
+    "weight": Param(1.0, Number(0, low_open=True), doc="multiplies the loss"),
+}
+BOX_MODIFIERS = ("inner_ratio", "focaler_low", "focaler_high")
+
+
 class KitLoss(nn.Module):
-    """Base of every loss of the kit: checks and keeps its parameters; see the module docstring."""
+    """Base of every loss of the kit: checks and keeps its parameters and options; see the module
+    docstring. ``Loss(*params, reduction="none", weight=1.0, ...)``, parameters by position or name."""
 
     name = ""
     branches = ()
@@ -81,20 +107,80 @@ class KitLoss(nn.Module):
     function = None
     needs = ()
     stateful = False
+    iou_based = False
 
-    def __init__(self, **values):
+    def __init__(self, *args, reduction="none", **values):
         super().__init__()
-        unknown = sorted(set(values) - set(self.params))
-        if unknown:
-            takes = ", ".join(self.params) or "no parameters"
-            raise TypeError(f"{type(self).__name__} takes {takes}; got {unknown[0]!r}")
+        names = list(self.params)
+        takes = self.options()
+        unknown = sorted(set(values) - set(names) - set(takes))
+        if len(args) > len(names) or unknown:
+            accepted = ", ".join(names + list(takes) + ["reduction"])
+            got = repr(unknown[0]) if unknown else f"{len(args)} positional values"
+            raise TypeError(f"{type(self).__name__} takes {accepted}; got {got}")
+        values.update(zip(names, args))
         self.values = {k: values.get(k, p.default) for k, p in self.params.items()}
         for key, value in self.values.items():
             self.params[key].check(f"{self.name} {key}", value)
+        options = {k: values.get(k, OPTIONS[k].default) for k in takes}
+        self.check_options(options)
+        check_reduction(reduction)
+        self.reduction = reduction
+        self.weight = options.get("weight", 1.0)
+        self.label_smoothing = options.get("label_smoothing", 0.0)
+        # the box modifiers, kept only where one is on: off, the loss is the declared one bit for bit
+        modifiers = {k: options[k] for k in BOX_MODIFIERS if k in options}
+        on = any(v != OPTIONS[k].default for k, v in modifiers.items())
+        self.modifiers = modifiers if on else {}
+        self.batch_context = {}  # set by the kit before each batch (LossKit.start_batch)
+
+    @classmethod
+    def is_box_loss(cls):
+        return "box" in cls.branches
+
+    @classmethod
+    def options(cls):
+        """The options (of :data:`OPTIONS`) this loss takes."""
+        if cls.is_box_loss():
+            return BOX_MODIFIERS + ("weight",)
+        return ("label_smoothing", "weight")
+
+    @classmethod
+    def check_options(cls, options, label=None):
+        """One-line ``ValueError`` for a bad option; ``label(option)`` names it (the setting's name)."""
+        label = label or (lambda option: f"{cls.name} {option}")
+        for key, value in options.items():
+            OPTIONS[key].check(label(key), value)
+        low, high = options.get("focaler_low", 0.0), options.get("focaler_high", 1.0)
+        if low >= high:
+            raise ValueError(f"{label('focaler_low')} must be below {label('focaler_high')}, got {low!r} "
+                             f"and {high!r}")
+        changed = [k for k in BOX_MODIFIERS if k in options and options[k] != OPTIONS[k].default]
+        if changed and not cls.iou_based:
+            raise ValueError(f"{label(changed[0])} modifies an IoU-based box loss, and {cls.name} is not one; "
+                             f"leave it at {OPTIONS[changed[0]].default}")
 
     def forward(self, pred, target, **context):
-        extra = {k: context[k] for k in self.needs}
-        return type(self).function(pred, target, **self.values, **extra)
+        """The element-wise (or per-box) loss, before the options."""
+        return type(self).function(pred, target, **self.values, **context)
+
+    def __call__(self, pred, target, **context):
+        # The options around forward (which a stateful loss overrides): smoothing before it, the
+        # papers' rule for the box modifiers (L + IoU - modified IoU) and the weight after it.
+        if self.label_smoothing:
+            target = smooth_targets(target, self.label_smoothing)
+        for key in self.needs:
+            if context.get(key) is None:
+                context[key] = self.batch_context.get(key)
+            if context[key] is None:
+                raise ValueError(f"the {self.name} loss needs the batch's {key}: pass {key}=... or call "
+                                 f"LossKit.start_batch(imgs) before the losses")
+        loss = super().__call__(pred, target, **{k: context[k] for k in self.needs})
+        if self.modifiers:
+            loss = loss + box_modifier(pred, target.to(pred.dtype), **self.modifiers)
+        if self.weight != 1:
+            loss = loss * self.weight
+        return reduce(loss, self.reduction)
 
     def loss_state(self):
         """The state to save beside the model's state dict: ``{name: tensor}`` (empty: none)."""
@@ -106,7 +192,10 @@ class KitLoss(nn.Module):
             raise ValueError(f"the {self.name} loss keeps no state, but was given {sorted(state)}")
 
     def extra_repr(self):
-        return ", ".join(f"{k}={v}" for k, v in self.values.items())
+        options = {"weight": self.weight, "label_smoothing": self.label_smoothing, **self.modifiers}
+        changed = {k: v for k, v in options.items() if k in self.options() and v != OPTIONS[k].default}
+        parts = [f"{k}={v}" for k, v in {**self.values, **changed}.items()]
+        return ", ".join(parts + [f"reduction={self.reduction!r}"])
 
 
 LOSSES = {}  # name -> KitLoss subclass, in registration order
@@ -118,8 +207,17 @@ def register(cls):
         raise ValueError(f"a kit loss needs a new name, got {cls.name!r}")
     if not cls.branches or not set(cls.branches) <= {"obj", "cls", "box"}:
         raise ValueError(f"{cls.name}: branches must be among obj, cls, box; got {cls.branches!r}")
+    if cls.is_box_loss() and set(cls.branches) != {"box"}:
+        raise ValueError(f"{cls.name}: a box loss serves only the box branch; got {cls.branches!r}")
     if cls.function is None and cls.forward is KitLoss.forward:
         raise ValueError(f"{cls.name}: declare a function or override forward")
+    if cls.stateful and cls.loss_state is KitLoss.loss_state:
+        raise ValueError(f"{cls.name}: a stateful loss overrides loss_state and load_loss_state")
+    if cls.function is not None:  # the functional form's defaults are the declared ones
+        signature = inspect.signature(cls.function).parameters
+        for key, param in cls.params.items():
+            if key not in signature or signature[key].default != param.default:
+                raise ValueError(f"{cls.name}: {cls.function.__name__}'s {key} must default to {param.default!r}")
     LOSSES[cls.name] = cls
     return cls
 
@@ -136,4 +234,3 @@ def all_reduce_sum(tensor):
         tensor = tensor.clone()
         torch.distributed.all_reduce(tensor)
     return tensor
-

@@ -13,19 +13,22 @@ is infinite at p_t = 1.
 
 import torch
 import torch.nn.functional as F
-from ._common import (LossModule, Number, bce_with_logits, check_logits_and_targets, check_params, check_reduction,
-                      compute_dtype, elementwise_loss, power)
+
+from ._common import (Number, bce_with_logits, check_logits_and_targets, check_params, check_reduction, compute_dtype,
+                      elementwise_loss, power)
+from .declare import KitLoss, Param, register
 
 __all__ = ["focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss",
            "VarifocalLoss", "FOCAL_PARAMS", "QUALITY_FOCAL_PARAMS", "VARIFOCAL_PARAMS"]
 
 GAMMA = Number(0, doc="focusing parameter: larger down-weights easy examples more")
 ALPHA = Number(0, 1, doc="weight of positives (negatives get 1 - alpha)", none="no balancing")
-FOCAL_PARAMS = {"gamma": GAMMA, "alpha": ALPHA}
-QUALITY_FOCAL_PARAMS = {"beta": Number(0, doc="exponent of the distance between target and p"), "alpha": ALPHA}
+FOCAL_PARAMS = {"gamma": Param(1.5, GAMMA), "alpha": Param(0.25, ALPHA)}
+QUALITY_FOCAL_PARAMS = {"beta": Param(2.0, Number(0, doc="exponent of the distance between target and p")),
+                        "alpha": Param(None, ALPHA)}
 VARIFOCAL_PARAMS = {
-    "alpha": Number(0, doc="weight of negatives", low_open=True),
-    "gamma": Number(0, doc="exponent of p on negatives"),
+    "alpha": Param(0.75, Number(0, doc="weight of negatives", low_open=True)),
+    "gamma": Param(2.0, Number(0, doc="exponent of p on negatives")),
 }
 
 
@@ -125,19 +128,25 @@ def varifocal_loss(pred, target, alpha=0.75, gamma=2.0, reduction="none"):
                             reduction)
 
 
-class FocalLoss(LossModule):
-    """Module form of :func:`focal_loss`: ``FocalLoss(gamma=1.5, alpha=0.25, reduction="none")``."""
+@register
+class FocalLoss(KitLoss):
+    """:func:`focal_loss` as the kit's module: ``FocalLoss(gamma=1.5, alpha=0.25, reduction="none")``."""
 
-    function, params, name = staticmethod(focal_loss), FOCAL_PARAMS, "focal"
-
-
-class QualityFocalLoss(LossModule):
-    """Module form of :func:`quality_focal_loss`: ``QualityFocalLoss(beta=2.0, alpha=None)``."""
-
-    function, params, name = staticmethod(quality_focal_loss), QUALITY_FOCAL_PARAMS, "quality focal"
+    name, branches, params = "focal", ("obj", "cls"), FOCAL_PARAMS
+    function = staticmethod(focal_loss)
 
 
-class VarifocalLoss(LossModule):
-    """Module form of :func:`varifocal_loss`: ``VarifocalLoss(alpha=0.75, gamma=2.0)``."""
+@register
+class QualityFocalLoss(KitLoss):
+    """:func:`quality_focal_loss` as the kit's module: ``QualityFocalLoss(beta=2.0, alpha=None)``."""
 
-    function, params, name = staticmethod(varifocal_loss), VARIFOCAL_PARAMS, "varifocal"
+    name, branches, params = "qfocal", ("obj", "cls"), QUALITY_FOCAL_PARAMS
+    function = staticmethod(quality_focal_loss)
+
+
+@register
+class VarifocalLoss(KitLoss):
+    """:func:`varifocal_loss` as the kit's module: ``VarifocalLoss(alpha=0.75, gamma=2.0)``."""
+
+    name, branches, params = "varifocal", ("obj", "cls"), VARIFOCAL_PARAMS
+    function = staticmethod(varifocal_loss)

@@ -6,6 +6,7 @@
     ciou   1 - IoU + rho^2 / c^2 + a v                       Zheng et al. 2020
     eiou   1 - IoU + rho^2 / c^2 + dw^2 / cw^2 + dh^2 / ch^2  Zhang et al. 2021
     siou   1 - IoU + (distance cost + shape cost) / 2        Gevorgyan 2022, as YOLOv6 computes it
+           (shape cost: sum of (1 - exp(-omega)) ** theta, theta a parameter, 4 as YOLOv6)
 
 rho is the distance between the centres; c, cw, ch the diagonal, width and height of the smallest
 box enclosing both; v = 4 / pi^2 (atan(w_t / h_t) - atan(w / h))^2 and a = v / (1 - IoU + v), a
@@ -13,17 +14,21 @@ constant for the gradient as in the paper. ``iou`` and ``giou`` repeat YOLOX's a
 operation for operation, so they give YOLOX's values bit for bit. The others guard every division,
 square root and arctangent so that loss and gradient stay finite for identical boxes, boxes with the
 same centre, zero width or height, disjoint boxes and large coordinates.
+
+Each is a function, ``ciou_loss(pred, target, reduction="none")``, and a registered module,
+``CIoULoss()``; ``box_iou_loss(pred, target, kind)`` calls any stateless box loss of the kit by name.
+All are IoU-based: the Inner-IoU and Focaler-IoU options apply to each.
 """
 
 import math
 
 import torch
 
-from ._common import LossModule, check_reduction, reduce
+from ._common import EPS, Number, check_reduction, reduce
+from .declare import LOSSES, KitLoss, Param, register
 
-__all__ = ["box_iou_loss", "BoxIoULoss", "BOX_LOSS_KINDS"]
-
-EPS = 1e-7
+__all__ = ["box_iou_loss", "iou_loss", "IoULoss", "giou_loss", "GIoULoss", "diou_loss", "DIoULoss", "ciou_loss",
+           "CIoULoss", "eiou_loss", "EIoULoss", "siou_loss", "SIoULoss", "SIOU_PARAMS"]
 
 
 def _yolox_iou(pred, target, giou):
@@ -45,7 +50,7 @@ def _yolox_iou(pred, target, giou):
     return 1 - (iou - (area_c - area_u) / area_c.clamp(1e-16)).clamp(min=-1.0, max=1.0)
 
 
-def _guarded(pred, target, kind):
+def _guarded(pred, target, kind, theta=4.0):
     # x and y side by side, as contiguous (2, N) tensors: half the operations of one coordinate at
     # a time, on contiguous memory
     pred, target = pred.t().contiguous(), target.t().contiguous()
@@ -59,7 +64,7 @@ def _guarded(pred, target, kind):
     offset = t_centre - p_centre
     offset_sq = offset.square()
     if kind == "siou":
-        return _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size)
+        return _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size, theta)
     enclosing_sq = enclosing.square()
     distance = offset_sq.sum(0) / (enclosing_sq.sum(0) + EPS)
     if kind == "diou":
@@ -76,8 +81,8 @@ def _guarded(pred, target, kind):
     return 1 - iou + distance + a * v
 
 
-def _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size):
-    """1 - IoU + half the sum of SIoU's distance and shape costs (theta 4, as YOLOv6).
+def _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size, theta):
+    """1 - IoU + half the sum of SIoU's distance and shape costs.
 
     The angle cost, cos(2 arcsin(sin_alpha) - pi / 2) = sin(2 alpha) with alpha the smaller angle
     of the centres' offset to an axis, is computed as 2 sin(alpha) cos(alpha) = 2 |dx| |dy| / sigma^2:
@@ -89,47 +94,106 @@ def _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size):
     rho = offset_sq / (enclosing + EPS).square_()
     distance_cost = 2 - torch.exp((angle_cost - 2) * rho).sum(0)
     omega = (p_size - t_size).abs_() / torch.max(p_size, t_size).clamp(min=EPS)
-    shape_cost = (1 - torch.exp(-omega)).pow(4).sum(0)
+    shape_cost = (1 - torch.exp(-omega)).pow(theta).sum(0)
     return 1 - iou + 0.5 * (distance_cost + shape_cost)
 
 
-BOX_LOSS_KINDS = ("iou", "giou", "diou", "ciou", "eiou", "siou")
-
-
-def check_kind(kind):
-    if kind not in BOX_LOSS_KINDS:
-        raise ValueError(f"box loss kind must be one of {BOX_LOSS_KINDS}, got {kind!r}")
-
-
-def box_iou_loss(pred, target, kind="iou", reduction="none"):
-    """IoU-family loss between predicted and target boxes, both ``(..., 4)`` as ``(cx, cy, w, h)``.
-
-    Returns one loss per box (shape ``pred.shape[:-1]``) or its mean/sum. ``kind`` is one of
-    ``BOX_LOSS_KINDS``; see the module docstring for each formula.
-    """
-    check_kind(kind)
+def _box_loss(name, compute, pred, target, reduction, *args):
+    """Check the boxes, then ``compute(pred, target, *args)`` on them flattened to ``(N, 4)``."""
     check_reduction(reduction)
     if pred.shape != target.shape or pred.shape[-1:] != (4,):
-        raise ValueError(f"box_iou_loss needs pred and target of the same shape (..., 4), got "
+        raise ValueError(f"the {name} loss needs pred and target of the same shape (..., 4), got "
                          f"{tuple(pred.shape)} and {tuple(target.shape)}")
     if not pred.is_floating_point():
-        raise ValueError(f"box_iou_loss needs floating-point boxes, got dtype {pred.dtype}")
+        raise ValueError(f"the {name} loss needs floating-point boxes, got dtype {pred.dtype}")
     shape = pred.shape[:-1]
-    pred, target = pred.reshape(-1, 4), target.reshape(-1, 4).to(pred.dtype)
-    if kind in ("iou", "giou"):
-        loss = _yolox_iou(pred, target, giou=kind == "giou")
-    else:
-        loss = _guarded(pred, target, kind)
+    loss = compute(pred.reshape(-1, 4), target.reshape(-1, 4).to(pred.dtype), *args)
     return reduce(loss.reshape(shape), reduction)
 
 
-class BoxIoULoss(LossModule):
-    """Module form of :func:`box_iou_loss`: ``BoxIoULoss(kind="ciou", reduction="none")``."""
+def iou_loss(pred, target, reduction="none"):
+    """YOLOX's ``IOUloss(loss_type="iou")``, bit for bit: ``1 - IoU ** 2`` per pair of ``(..., 4)``
+    ``(cx, cy, w, h)`` boxes (shape ``pred.shape[:-1]``), or its mean or sum."""
+    return _box_loss("iou", _yolox_iou, pred, target, reduction, False)
 
-    function, params, name = staticmethod(box_iou_loss), {}, "box"
 
-    def __init__(self, kind="iou", reduction="none"):
-        super().__init__(reduction=reduction)
-        check_kind(kind)
-        self.kind = kind
-        self.values = {"kind": kind}
+def giou_loss(pred, target, reduction="none"):
+    """YOLOX's ``IOUloss(loss_type="giou")``, bit for bit: ``1 - clamp(GIoU, -1, 1)``."""
+    return _box_loss("giou", _yolox_iou, pred, target, reduction, True)
+
+
+def diou_loss(pred, target, reduction="none"):
+    """DIoU loss (Zheng et al. 2020): ``1 - IoU + rho^2 / c^2``."""
+    return _box_loss("diou", _guarded, pred, target, reduction, "diou")
+
+
+def ciou_loss(pred, target, reduction="none"):
+    """CIoU loss (Zheng et al. 2020): DIoU + ``a v``, ``a`` a constant for the gradient."""
+    return _box_loss("ciou", _guarded, pred, target, reduction, "ciou")
+
+
+def eiou_loss(pred, target, reduction="none"):
+    """EIoU loss (Zhang et al. 2021): DIoU + ``dw^2 / cw^2 + dh^2 / ch^2``."""
+    return _box_loss("eiou", _guarded, pred, target, reduction, "eiou")
+
+
+SIOU_PARAMS = {"theta": Param(4.0, Number(0, low_open=True, doc="exponent of the shape cost (YOLOv6: 4)"))}
+
+
+def siou_loss(pred, target, theta=4.0, reduction="none"):
+    """SIoU loss (Gevorgyan 2022) as YOLOv6 computes it: ``1 - IoU + (distance + shape cost) / 2``."""
+    SIOU_PARAMS["theta"].check("siou theta", theta)
+    return _box_loss("siou", _guarded, pred, target, reduction, "siou", float(theta))
+
+
+@register
+class IoULoss(KitLoss):
+    """:func:`iou_loss` (YOLOX's default box loss) as the kit's module: ``IoULoss()``."""
+
+    name, branches, iou_based, function = "iou", ("box",), True, staticmethod(iou_loss)
+
+
+@register
+class GIoULoss(KitLoss):
+    """:func:`giou_loss` as the kit's module: ``GIoULoss()``."""
+
+    name, branches, iou_based, function = "giou", ("box",), True, staticmethod(giou_loss)
+
+
+@register
+class DIoULoss(KitLoss):
+    """:func:`diou_loss` as the kit's module: ``DIoULoss()``."""
+
+    name, branches, iou_based, function = "diou", ("box",), True, staticmethod(diou_loss)
+
+
+@register
+class CIoULoss(KitLoss):
+    """:func:`ciou_loss` as the kit's module: ``CIoULoss()``."""
+
+    name, branches, iou_based, function = "ciou", ("box",), True, staticmethod(ciou_loss)
+
+
+@register
+class EIoULoss(KitLoss):
+    """:func:`eiou_loss` as the kit's module: ``EIoULoss()``."""
+
+    name, branches, iou_based, function = "eiou", ("box",), True, staticmethod(eiou_loss)
+
+
+@register
+class SIoULoss(KitLoss):
+    """:func:`siou_loss` as the kit's module: ``SIoULoss(theta=4.0)``."""
+
+    name, branches, iou_based, params = "siou", ("box",), True, SIOU_PARAMS
+    function = staticmethod(siou_loss)
+
+
+def box_iou_loss(pred, target, kind="iou", reduction="none"):
+    """Any stateless box loss of the kit by name (``kind``: ``"iou"``, ``"ciou"``, ...), with its
+    default parameters: ``box_iou_loss(pred, target, "ciou")`` is ``ciou_loss(pred, target)``."""
+    cls = LOSSES.get(kind) if isinstance(kind, str) else None
+    if cls is None or not cls.is_box_loss() or cls.function is None:
+        kinds = tuple(n for n, c in LOSSES.items() if c.is_box_loss() and c.function is not None)
+        raise ValueError(f"box loss kind must be one of {kinds}, got {kind!r}")
+    return cls.function(pred, target, reduction=reduction)

@@ -1,11 +1,20 @@
-"""Every loss-kit setting, declared once: its name (the exp attribute and command-line key), branch,
-allowed values, default and a one-line doc.
+"""Every loss-kit setting, derived from the declared losses (``declare.LOSSES``) by one rule.
+
+For each branch (``obj``, ``cls``, ``box``):
+
+- ``{branch}_loss``: which declared loss serves it (the losses whose ``branches`` name it);
+- ``{branch}_{loss}_{param}``: each parameter of each of those losses (``cls_focal_gamma``,
+  ``box_siou_theta``), with the range, default and doc its ``Param`` declares;
+- the branch's options (``declare.OPTIONS``): ``cls_label_smoothing``; ``box_inner_ratio``,
+  ``box_focaler_low``, ``box_focaler_high``; and ``{branch}_loss_weight``.
+
+``focal_gamma`` and ``focal_alpha``, the names these settings had first, stay as aliases of
+``obj_focal_gamma`` and ``obj_focal_alpha`` (``ALIASES``).
 
 The exp mixin's attributes, the parsing of command-line values, the checks, what the head's loss
-kit is given, the README's settings table (``settings_table()``) and the patch
-series' exp code all come from ``SETTINGS``. A loss parameter's range and default are declared once
-more upstream, by the loss function itself (its ``*_PARAMS`` and its signature); a setting that
-feeds that parameter takes both from there.
+kit is given, the README's settings table (``settings_table()``) and the patch series' exp code all
+come from ``SETTINGS``, which follows the registry: a loss registered later (a plugin, a test) has
+its settings at once.
 
 Two values per setting: ``default``, what this project's exps use (focal objectness, YOLOX's
 classification and box losses), and ``yolox``, the value that reproduces YOLOX exactly (what a
@@ -13,116 +22,132 @@ patched YOLOX tree starts from).
 """
 
 import difflib
+from collections.abc import Mapping, Sequence
 
-from .bce import BCE_BLUR_PARAMS, SMOOTHING, bce_blur_loss
-from .focal import FOCAL_PARAMS, QUALITY_FOCAL_PARAMS, VARIFOCAL_PARAMS, focal_loss, quality_focal_loss, varifocal_loss
-from .iou import BOX_LOSS_KINDS
-from ._common import Number, defaults_of
+from .declare import LOSSES, OPTIONS, Param, losses_for
 
-__all__ = ["Setting", "SETTINGS", "SETTINGS_BY_NAME", "BRANCHES", "BRANCH_LOSSES", "ELEMENTWISE_LOSSES",
-           "default_settings", "yolox_settings", "check_settings", "parse_setting", "settings_table"]
+__all__ = ["Setting", "SETTINGS", "SETTINGS_BY_NAME", "BRANCHES", "ALIASES", "default_settings", "yolox_settings",
+           "check_settings", "resolve_settings", "parse_setting", "settings_table", "option_setting"]
 
 BRANCHES = {"obj": "objectness", "cls": "classification", "box": "box"}
+YOLOX_LOSSES = {"obj": "bce", "cls": "bce", "box": "iou"}  # YOLOX's own losses
+PROJECT_LOSSES = dict(YOLOX_LOSSES, obj="focal")  # this project's exps: focal objectness
+BRANCH_DOCS = {
+    "obj": "objectness loss, over every anchor against the 0/1 foreground mask",
+    "cls": "classification loss, over foreground anchors against one-hot x IoU targets",
+    "box": "box loss on the matched (prediction, ground truth) pairs",
+}
+BRANCH_OPTIONS = {"obj": ("weight",), "cls": ("label_smoothing", "weight"),
+                  "box": ("inner_ratio", "focaler_low", "focaler_high", "weight")}
+ALIASES = {"focal_gamma": "obj_focal_gamma", "focal_alpha": "obj_focal_alpha"}
 
-# Element-wise loss name -> (function, its declared parameters); "bce" is YOLOX's own loss.
-ELEMENTWISE_LOSSES = {
-    "bce": (None, {}),
-    "focal": (focal_loss, FOCAL_PARAMS),
-    "qfocal": (quality_focal_loss, QUALITY_FOCAL_PARAMS),
-    "varifocal": (varifocal_loss, VARIFOCAL_PARAMS),
-    "bce_blur": (bce_blur_loss, BCE_BLUR_PARAMS),
-}
-BRANCH_LOSSES = {
-    "obj": ("bce", "focal", "qfocal", "varifocal", "bce_blur"),
-    "cls": ("bce", "focal", "qfocal", "varifocal"),
-    "box": BOX_LOSS_KINDS,
-}
-WEIGHT = Number(0, doc="multiplies the branch's loss", low_open=True)
+
+def option_setting(branch, option):
+    """The setting of a branch option: ``{branch}_loss_weight``, ``{branch}_{option}`` otherwise."""
+    return f"{branch}_loss_weight" if option == "weight" else f"{branch}_{option}"
 
 
 class Setting:
-    """One declared setting: a loss choice (``choices``) or a number (``number``).
+    """One setting: its name, branch, one-line doc and ``param`` (the declared :class:`Param` whose
+    range or choices it takes); ``default`` and ``yolox`` as the module docstring says.
 
-    ``loss``/``arg``: for a loss parameter, the loss it belongs to and the argument it feeds.
+    ``loss``/``arg``: for a loss parameter, the loss it belongs to and the argument it feeds;
+    ``option``: for a branch option, which one.
     """
 
-    def __init__(self, name, branch, doc, default, yolox=None, choices=None, number=None, loss=None,
-                 arg=None):
-        self.name, self.branch, self.doc, self.default = name, branch, doc, default
-        self.yolox = default if yolox is None else yolox
-        self.choices, self.number, self.loss, self.arg = choices, number, loss, arg
+    def __init__(self, name, branch, doc, param, default=None, yolox=None, loss=None, arg=None, option=None):
+        self.name, self.branch, self.doc, self.param = name, branch, doc, param
+        self.default = param.default if default is None else default
+        self.yolox = param.default if yolox is None else yolox
+        self.loss, self.arg, self.option = loss, arg, option
+        self.aliases = tuple(a for a, n in ALIASES.items() if n == name)
 
     def __repr__(self):
         return f"Setting({self.name!r}, default={self.default!r})"
 
+    @property
+    def choices(self):
+        return self.param.choices
+
+    @property
+    def number(self):
+        return self.param.number
+
     def allowed(self):
         """The allowed values, as the README says them."""
         if self.choices:
-            return ", ".join(f"{c} (YOLOX's)" if c == self.yolox else c for c in self.choices)
+            is_loss = self.name == f"{self.branch}_loss"
+            return ", ".join(f"{c} (YOLOX's)" if is_loss and c == self.yolox else str(c) for c in self.choices)
         return self.number.describe().replace("None (", "`none` (")
 
-    def check(self, value):
-        if self.choices:
-            if value not in self.choices:
-                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}")
-        elif not self.number.allows(value):
-            raise ValueError(f"{self.name} must be {self.number.describe()}, got {value!r}")
+    def check(self, value, key=None):
+        """One-line ``ValueError`` naming ``key`` (the name it was given by; this name by default)."""
+        self.param.check(key or self.name, value)
 
-    def parse(self, text):
+    def parse(self, text, key=None):
         """A command-line string as this setting's value (non-strings are taken as they are)."""
-        if not isinstance(text, str):
-            return text
-        if self.choices:
-            return text.strip().lower()
-        if self.number.none is not None and text.strip().lower() == "none":
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{self.name} takes a number, got {text!r}") from None
+        return self.param.parse(key or self.name, text)
 
 
-def _choice(branch, default, doc):
-    yolox = BRANCH_LOSSES[branch][0]  # bce for obj/cls, iou for box: YOLOX's own losses
-    return Setting(f"{branch}_loss", branch, doc, default, yolox, choices=BRANCH_LOSSES[branch])
+def _declared():
+    """The settings of the losses registered now, branch by branch."""
+    settings = []
+    for branch, what in BRANCHES.items():
+        choices = losses_for(branch)
+        settings.append(Setting(f"{branch}_loss", branch, BRANCH_DOCS[branch], Param(YOLOX_LOSSES[branch], choices=choices),
+                                default=PROJECT_LOSSES[branch]))
+        for loss in choices:
+            for arg, param in LOSSES[loss].params.items():
+                settings.append(Setting(f"{branch}_{loss}_{arg}", branch, f"{loss}: {param.doc}", param, loss=loss,
+                                        arg=arg))
+        for option in BRANCH_OPTIONS[branch]:
+            doc = f"multiplies the {what} loss" if option == "weight" else OPTIONS[option].doc
+            settings.append(Setting(option_setting(branch, option), branch, doc, OPTIONS[option], option=option))
+    return tuple(settings)
 
 
-def _param(name, branch, loss, arg):
-    function, params = ELEMENTWISE_LOSSES[loss]
-    number = params[arg]
-    return Setting(name, branch, f"{loss}: {number.doc}", defaults_of(function)[arg], number=number,
-                   loss=loss, arg=arg)
+_current = {"losses": None}
 
 
-def _weight(branch):
-    return Setting(f"{branch}_loss_weight", branch, f"multiplies the {BRANCHES[branch]} loss", 1.0,
-                   number=WEIGHT)
+def _settings():
+    """(settings, {name or alias: setting}) for the registry as it is now; rebuilt when it changed."""
+    losses = tuple(LOSSES.values())
+    if _current["losses"] != losses:
+        settings = _declared()
+        by_name = {s.name: s for s in settings}
+        by_name.update({alias: by_name[name] for alias, name in ALIASES.items() if name in by_name})
+        _current.update(losses=losses, settings=settings, by_name=by_name)
+    return _current["settings"], _current["by_name"]
 
 
-SETTINGS = (
-    _choice("obj", "focal", "objectness loss, over every anchor against the 0/1 foreground mask"),
-    _param("focal_gamma", "obj", "focal", "gamma"),
-    _param("focal_alpha", "obj", "focal", "alpha"),
-    _param("obj_qfocal_beta", "obj", "qfocal", "beta"),
-    _param("obj_qfocal_alpha", "obj", "qfocal", "alpha"),
-    _param("obj_varifocal_alpha", "obj", "varifocal", "alpha"),
-    _param("obj_varifocal_gamma", "obj", "varifocal", "gamma"),
-    _param("obj_bce_blur_alpha", "obj", "bce_blur", "alpha"),
-    _weight("obj"),
-    _choice("cls", "bce", "classification loss, over foreground anchors against one-hot x IoU targets"),
-    _param("cls_focal_gamma", "cls", "focal", "gamma"),
-    _param("cls_focal_alpha", "cls", "focal", "alpha"),
-    _param("cls_qfocal_beta", "cls", "qfocal", "beta"),
-    _param("cls_qfocal_alpha", "cls", "qfocal", "alpha"),
-    _param("cls_varifocal_alpha", "cls", "varifocal", "alpha"),
-    _param("cls_varifocal_gamma", "cls", "varifocal", "gamma"),
-    Setting("cls_label_smoothing", "cls", "label smoothing: class targets t become t (1 - eps) + eps / 2",
-            0.0, number=SMOOTHING),
-    _weight("cls"),
-    _choice("box", "iou", "box loss on the matched (prediction, ground truth) pairs"),
-    _weight("box"),
-)
-SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+class _Settings(Sequence):
+    """Every setting, in the order of the README's table (a live view of the registry)."""
+
+    def __getitem__(self, index):
+        return _settings()[0][index]
+
+    def __len__(self):
+        return len(_settings()[0])
+
+    def __repr__(self):
+        return f"SETTINGS{_settings()[0]!r}"
+
+
+class _SettingsByName(Mapping):
+    """{name: setting} of every setting, aliases included (a live view of the registry)."""
+
+    def __getitem__(self, key):
+        return _settings()[1][key]
+
+    def __iter__(self):
+        return iter(_settings()[1])
+
+    def __len__(self):
+        return len(_settings()[1])
+
+
+SETTINGS = _Settings()
+SETTINGS_BY_NAME = _SettingsByName()
 
 
 def default_settings():
@@ -135,19 +160,43 @@ def yolox_settings():
     return {s.name: s.yolox for s in SETTINGS}
 
 
-def check_settings(values):
-    """Raise ``ValueError`` (one line) for the first unknown key or bad value in ``values``."""
-    for key in values:
-        if key not in SETTINGS_BY_NAME:
-            close = difflib.get_close_matches(key, SETTINGS_BY_NAME, n=1)
+def _canonical(values):
+    """``values`` by each setting's own name (aliases resolved), each value checked; one-line
+    ``ValueError`` for an unknown key, a bad value or a setting given twice."""
+    by_name = _settings()[1]
+    given = {}
+    for key, value in values.items():
+        if key not in by_name:
+            close = difflib.get_close_matches(key, by_name, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown loss setting {key!r}{hint}")
-    for key, value in values.items():
-        SETTINGS_BY_NAME[key].check(value)
+        setting = by_name[key]
+        setting.check(value, key)
+        if setting.name in given and given[setting.name][1] != value:
+            other = given[setting.name][0]
+            raise ValueError(f"{other} and {key} are one setting, given {given[setting.name][1]!r} and {value!r}; "
+                             f"give one of them")
+        given[setting.name] = (key, value)
+    return {name: value for name, (_, value) in given.items()}
+
+
+def resolve_settings(values, base=None):
+    """Every setting: ``values`` (aliases allowed) over ``base`` (default: YOLOX's values), checked,
+    each branch's options against its chosen loss too. One-line ``ValueError`` for the first fault."""
+    resolved = dict(yolox_settings() if base is None else base, **_canonical(values))
+    for branch in BRANCHES:
+        options = {option: resolved[option_setting(branch, option)] for option in BRANCH_OPTIONS[branch]}
+        LOSSES[resolved[f"{branch}_loss"]].check_options(options, lambda option: option_setting(branch, option))
+    return resolved
+
+
+def check_settings(values):
+    """Raise ``ValueError`` (one line) for the first unknown key or bad value in ``values``."""
+    resolve_settings(values)
 
 
 def parse_setting(name, text):
-    return SETTINGS_BY_NAME[name].parse(text)
+    return SETTINGS_BY_NAME[name].parse(text, name)
 
 
 def _literal(value):
@@ -158,6 +207,6 @@ def settings_table():
     """The README's settings table, in Markdown."""
     rows = ["| key | branch | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
     for s in SETTINGS:
-        rows.append(f"| `{s.name}` | {s.branch} | {_literal(s.default)} | {s.allowed()} | {s.doc} |")
+        also = "".join(f" (also `{alias}`)" for alias in s.aliases)
+        rows.append(f"| `{s.name}` | {s.branch} | {_literal(s.default)} | {s.allowed()} | {s.doc}{also} |")
     return "\n".join(rows) + "\n"
-

@@ -26,6 +26,7 @@ from yolox.utils import ModelEMA, get_model_info, postprocess
 from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
 from .data_check import unreadable_image_in
 from .errors import DataError, FixableError
+from .loss_state import resume_loss_state, saving_loss_state
 from ..flavour import COCOEvaluator, Trainer, VOCEvaluator
 
 __all__ = ["CPUTrainer", "CPUCOCOEvaluator", "CPUVOCEvaluator", "to_cpu_evaluator", "parse_coco_summary",
@@ -284,7 +285,13 @@ class CPUTrainer(Trainer):
         self.best_ap = float(self.best_ap)
         if kwargs.get("ap") is not None:
             kwargs["ap"] = float(kwargs["ap"])
-        super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
+        with saving_loss_state(self.model):  # the loss kit's state beside the weights
+            super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
+
+    def resume_train(self, model):
+        model = super().resume_train(model)
+        resume_loss_state(self, model)
+        return model
 
     def train_one_iter(self):
         try:

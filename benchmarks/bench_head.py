@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import benchmark_parser, machine, pick_device, print_table, time_interleaved, write_json  # noqa: E402
 
 from yolox_focal import FocalYOLOXHead, yolox_settings  # noqa: E402
-from yolox_focal.losses.settings import BRANCH_LOSSES  # noqa: E402
+from yolox_focal.losses import losses_for  # noqa: E402
 
 MODELS = {"nano": ("yolox-nano", 416), "s": ("yolox-s", 640)}
 
@@ -52,10 +52,11 @@ def capture_loss_args(head, feats, labels, imgs):
 
 # One variant per branch choice: every loss of every branch, the others at YOLOX's setting.
 VARIANTS = {"kit at YOLOX's settings": {}}
-VARIANTS.update({f"obj {loss}": {"obj_loss": loss} for loss in BRANCH_LOSSES["obj"][1:]})
-VARIANTS.update({f"cls {loss}": {"cls_loss": loss} for loss in BRANCH_LOSSES["cls"][1:]})
+for _branch in ("obj", "cls", "box"):
+    VARIANTS.update({f"{_branch} {loss}": {f"{_branch}_loss": loss} for loss in losses_for(_branch)
+                     if loss != yolox_settings()[f"{_branch}_loss"]})
 VARIANTS["cls bce, label smoothing 0.1"] = {"cls_label_smoothing": 0.1}
-VARIANTS.update({f"box {kind}": {"box_loss": kind} for kind in BRANCH_LOSSES["box"][1:]})
+VARIANTS["box iou, Inner-IoU 0.8 and Focaler-IoU [0, 0.95]"] = {"box_inner_ratio": 0.8, "box_focaler_high": 0.95}
 
 
 def run_case(size_name, batch, device, rounds):

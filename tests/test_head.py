@@ -368,3 +368,33 @@ def test_loss_kit_alone_is_yolox_unless_told():
     assert kit.changed() == {} and kit.obj.name == "bce" and kit.box.name == "iou"
     assert LossKit(cls_loss="focal").changed() == {"cls_loss": "focal"}
     assert not list(LossKit(obj_loss="focal", box_loss="ciou").state_dict())
+
+
+def test_a_loss_that_needs_the_input_size_gets_the_batchs():
+    """A loss declaring ``needs = ("input_size",)`` is handed the (height, width) of the images the head
+    computes the losses for (multiscale training changes it batch by batch)."""
+    from yolox_focal.losses import LOSSES, KitLoss, iou_loss, register
+
+    seen = []
+
+    @register
+    class SizeNormalisedL1(KitLoss):
+        name, branches, needs = "test_size_l1", ("box",), ("input_size",)
+
+        def forward(self, pred, target, input_size):
+            seen.append(input_size)
+            return iou_loss(pred, target)
+
+    try:
+        _, ours = make_heads(3, **dict(YOLOX, box_loss="test_size_l1"))
+        for size in (64, 96):
+            feats, labels, imgs = head_inputs(3, size=size)
+            losses_of(ours, feats, labels, imgs)
+        assert seen == [(64, 64), (96, 96)]
+        loss = SizeNormalisedL1()
+        with pytest.raises(ValueError, match=r"^the test_size_l1 loss needs the batch's input_size: pass "):
+            loss(torch.ones(2, 4), torch.ones(2, 4))
+        loss(torch.ones(2, 4), torch.ones(2, 4), input_size=(32, 48))
+        assert seen[-1] == (32, 48)
+    finally:
+        del LOSSES["test_size_l1"]

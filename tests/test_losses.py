@@ -475,3 +475,57 @@ def test_smooth_targets_zero_is_identity_and_bad_eps_rejected():
         with pytest.raises(ValueError, match="label smoothing") as info:
             smooth_targets(t, bad)
         assert "\n" not in str(info.value) and repr(bad) in str(info.value)
+
+
+# ---- the registered modules: YOLOX's BCE, the options every element-wise loss takes -------------
+
+from yolox_focal.losses import LOSSES, BCELoss, CIoULoss, FocalLoss as KitFocalLoss, losses_for  # noqa: E402
+
+
+def test_bce_is_yoloxs_bce_with_logits_exactly():
+    g = torch.Generator().manual_seed(12)
+    x = (torch.randn(64, 300, generator=g) * 5).requires_grad_()
+    t = (torch.rand(64, 300, generator=g) < 0.2).float() * torch.rand(64, 300, generator=g)
+    ours = BCELoss()(x, t)
+    (ours_grad,) = torch.autograd.grad(ours.sum(), x)
+    yolox = torch.nn.BCEWithLogitsLoss(reduction="none")(x, t)
+    (yolox_grad,) = torch.autograd.grad(yolox.sum(), x)
+    assert torch.equal(ours, yolox) and torch.equal(ours_grad, yolox_grad)
+    assert LOSSES["bce"] is BCELoss and losses_for("obj")[0] == losses_for("cls")[0] == "bce"
+
+
+@pytest.mark.parametrize("name", ["bce", "focal", "qfocal", "varifocal", "bce_blur"])
+def test_weight_and_label_smoothing_options(name):
+    module = LOSSES[name]
+    g = torch.Generator().manual_seed(13)
+    x = torch.randn(300, generator=g) * 3
+    t = _mixed_targets(300, g, torch.float32)
+    plain = module()(x, smooth_targets(t, 0.2))
+    torch.testing.assert_close(module(weight=3.0, label_smoothing=0.2)(x, t), 3 * plain, atol=0, rtol=1e-6)
+    torch.testing.assert_close(module(weight=3.0, label_smoothing=0.2, reduction="sum")(x, t), 3 * plain.sum(),
+                               atol=1e-5, rtol=1e-6)
+    assert torch.equal(module(weight=1.0, label_smoothing=0.0)(x, t), module()(x, t))
+    assert "weight=3.0" in repr(module(weight=3.0)) and "weight" not in repr(module())
+
+
+@pytest.mark.parametrize("build,words", [
+    (lambda: KitFocalLoss(inner_ratio=0.5), "FocalLoss takes gamma, alpha, label_smoothing, weight, reduction; got 'inner_ratio'"),
+    (lambda: CIoULoss(label_smoothing=0.1), "CIoULoss takes inner_ratio, focaler_low, focaler_high, weight, reduction; "
+                                            "got 'label_smoothing'"),
+    (lambda: KitFocalLoss(1.0, 0.5, 3.0), "FocalLoss takes gamma, alpha, label_smoothing, weight, reduction; "
+                                          "got 3 positional values"),
+])
+def test_an_option_a_loss_does_not_take_is_refused_in_one_line(build, words):
+    with pytest.raises(TypeError) as info:
+        build()
+    assert str(info.value) == words
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    (dict(weight=0), "focal weight must be a finite number > 0, got 0"),
+    (dict(label_smoothing=1.0), "focal label_smoothing must be in [0, 1), got 1.0"),
+])
+def test_bad_options_one_line(kwargs, words):
+    with pytest.raises(ValueError) as info:
+        KitFocalLoss(**kwargs)
+    assert str(info.value) == words

@@ -126,6 +126,9 @@ class _Settings(Sequence):
     def __getitem__(self, index):
         return _settings()[0][index]
 
+    def __iter__(self):
+        return iter(_settings()[0])
+
     def __len__(self):
         return len(_settings()[0])
 

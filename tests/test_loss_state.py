@@ -127,6 +127,38 @@ def test_state_stays_out_of_the_state_dict_and_loads_strictly_both_ways(stateful
     assert ours.loss_kit.loss_state()[f"box.{stateful}.batches"] == 1
 
 
+def test_checkpoint_dict_holds_the_state_beside_the_model(stateful):
+    from torch import nn
+
+    from yolox_focal import FocalYOLOXHead
+    from yolox_focal.runtime.loss_state import put_loss_state, restore_loss_state
+
+    def model(**settings):
+        torch.manual_seed(0)
+        wrapper = nn.Module()
+        wrapper.head = FocalYOLOXHead(3, 0.25, **settings)
+        return wrapper
+
+    trained = model(box_loss=stateful)
+    trained.head.loss_kit.box(*boxes(8, 0))
+    ckpt = put_loss_state({"model": trained.state_dict()}, trained)
+    assert set(ckpt) == {"model", "loss_kit"} and ckpt["loss_kit"][f"box.{stateful}.batches"] == 1
+    resumed = model(box_loss=stateful)
+    ddp = nn.Module()
+    ddp.module = resumed  # found through a DistributedDataParallel-like wrapper too
+    restore_loss_state(ckpt, ddp)
+    assert resumed.head.loss_kit.loss_state()[f"box.{stateful}.batches"] == 1
+    stock_checkpoint = {"model": trained.state_dict()}  # no loss state: the loss starts afresh
+    fresh = model(box_loss=stateful)
+    restore_loss_state(stock_checkpoint, fresh)
+    assert fresh.head.loss_kit.loss_state()[f"box.{stateful}.batches"] == 0
+    with pytest.raises(ValueError, match="does not fit this loss kit, which keeps no state") as info:
+        restore_loss_state(ckpt, model(box_loss="ciou"))
+    assert "\n" not in str(info.value)
+    assert put_loss_state({}, model()) == {"loss_kit": {}}
+    assert put_loss_state({}, nn.Linear(2, 2)) == {}  # no loss kit, nothing added
+
+
 EXP = """
 import sys
 

@@ -61,8 +61,7 @@ class Param:
     def check(self, label, value):
         """Raise a one-line ``ValueError`` naming ``label``, the allowed values and ``value``."""
         if not self.allows(value):
-            sep = ";" if self.choices is not None else ","
-            raise ValueError(f"{label} must be {self.describe()}{sep} got {value!r}")
+            raise ValueError(f"{label} must be {self.describe()}, got {value!r}")
 
     def parse(self, label, text):
         """A command-line string as this parameter's value (other values are taken as they are)."""

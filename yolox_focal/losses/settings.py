@@ -82,6 +82,8 @@ class Setting:
 
     def check(self, value, key=None):
         """One-line ``ValueError`` naming ``key`` (the name it was given by; this name by default)."""
+        if self.choices is not None and value not in self.choices:  # the choices, then what was given
+            raise ValueError(f"{key or self.name} must be {self.param.describe()}; got {value!r}")
         self.param.check(key or self.name, value)
 
     def parse(self, text, key=None):

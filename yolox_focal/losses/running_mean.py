@@ -43,20 +43,19 @@ class RunningMeanLoss(KitLoss):
         """Move the mean with this batch's statistic, ``total / count`` (0-dim tensors: its sum and
         the number of its elements, summed over every process), when training; return the mean to
         use for this batch, on ``total``'s device. A batch without elements leaves it as it is."""
-        device = total.device
-        mean = self.mean.to(device)
+        mean = self.mean.to(total.device)
         if not self.training:
             return mean
         with torch.no_grad():
             total, count = all_reduce_sum(torch.stack([total.detach(), count.detach()]).float())
-            seen = count > 0
-            updates = self.updates.to(device)
-            momentum = torch.tensor(float(self.values["momentum"]), device=device)
+            updates = self.updates.to(total.device)
+            momentum = self.values["momentum"]
             if self.warm_start:
-                momentum = torch.maximum(momentum, 1 / (updates + 1))
-            batch_mean = total / count.clamp(min=1)
-            self.mean = torch.where(seen, mean + momentum * (batch_mean - mean), mean)
-            self.updates = updates + seen.float()
+                momentum = (1 / (updates + 1)).clamp_(min=momentum)
+            # mean + momentum (total / count - mean), written so that a batch without elements
+            # (total = count = 0) leaves the mean as it is, without a branch on the device's values
+            self.mean = mean + momentum * (total - mean * count) / count.clamp(min=1)
+            self.updates = updates + (count > 0).float()
         return self.mean
 
     def loss_state(self):

@@ -99,7 +99,6 @@ class WIoUv3Loss(RunningMeanLoss):
     def forward(self, pred, target, **context):
         flat_pred, flat_target, shape = box_inputs("wiou_v3 loss", pred, target, "none")
         loss, iou_loss = _wiou_v1(flat_pred, flat_target)
-        count = torch.tensor(float(iou_loss.numel()), device=iou_loss.device)
-        mean = self.update_mean(iou_loss.sum(), count)
+        mean = self.update_mean(iou_loss.sum(), iou_loss.new_full((), iou_loss.numel()))
         weight = _focusing(iou_loss, mean, self.values["alpha"], self.values["delta"])
         return (weight * loss).reshape(shape)

@@ -58,6 +58,15 @@ VARIANTS = {
     "ciou": {"box_loss": "ciou"},
     "eiou": {"box_loss": "eiou"},
     "siou": {"box_loss": "siou"},
+    "alpha-iou": {"box_loss": "alpha_iou"},
+    "wiou": {"box_loss": "wiou"},
+    "wiou-v3": {"box_loss": "wiou_v3"},
+    "mpdiou": {"box_loss": "mpdiou"},
+    "shape-iou": {"box_loss": "shape_iou"},
+    "nwd": {"box_loss": "nwd"},
+    "cls-slide": {"cls_loss": "slide"},
+    "obj-poly1": {"obj_loss": "poly1"},
+    "cls-poly1-focal": {"cls_loss": "poly1_focal"},
 }
 # The grid the README reports: the baseline and one change of each kind.
 DEFAULT_VARIANTS = [BASELINE, "focal", "focal-w4", "bce-blur", "cls-varifocal", "smooth-0.1", "ciou"]

@@ -1,6 +1,6 @@
 """Loss op benchmark: forward + backward of every loss of the kit against what a user would otherwise take.
 
-    python benchmarks/bench_loss.py [--device auto|cpu|cuda] [--rounds 20] [--json PATH]
+    python benchmarks/bench_loss.py [--device auto|cpu|cuda] [--rounds 20] [--json PATH] [--losses NAME ...]
 
 Each loss of ``yolox_focal.losses`` is timed, interleaved, against its peer (the best
 implementation a user would take instead) and, for the element-wise losses, against
@@ -14,6 +14,15 @@ BCE-with-logits:
     diou, ciou  torchvision's distance_box_iou_loss, complete_box_iou_loss
     eiou        the EIoU formula (Zhang et al. 2021) written plainly in torch
     siou        YOLOv6's SIoU (yolov6/utils/figure_iou.py) written plainly in torch
+    alpha_iou, wiou, mpdiou, shape_iou, nwd
+                their papers' formulas written plainly (tests/references.py)     alpha 3, C 12.8
+    wiou_v3     the formula written plainly, its running mean kept as the authors' code keeps it
+    poly1, poly1_focal
+                BCE-with-logits / torchvision's focal loss plus the Poly-1 term    epsilon 1
+    slide, slide_ema
+                the authors' SlideLoss formula on BCE-with-logits (classification only)
+
+The formulas written plainly are tests/references.py's, shared with the tests.
 
 Element-wise losses run on an objectness-shaped input (64 images x 8400 anchors, ~1% positives,
 hard targets) and a classification-shaped one (64 x 128 fg anchors x 80 classes, soft IoU
@@ -37,14 +46,31 @@ from yolox.models.losses import IOUloss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import benchmark_parser, machine, pick_device, print_table, saved_bytes, time_interleaved, write_json  # noqa: E402
+from references import (class_targets, geometry, random_pairs, reference_alpha_iou, reference_eiou,  # noqa: E402
+                        reference_mpdiou, reference_nwd, reference_shape_iou, reference_siou, reference_wiou,
+                        xyxy)
 
 from yolox_focal.losses import (bce_blur_loss, box_iou_loss, focal_loss, quality_focal_loss,  # noqa: E402
                                 varifocal_loss)
+from yolox_focal.losses.alpha_iou import alpha_iou_loss  # noqa: E402
+from yolox_focal.losses.mpdiou import mpdiou_loss  # noqa: E402
+from yolox_focal.losses.nwd import nwd_loss  # noqa: E402
+from yolox_focal.losses.poly import poly1_focal_loss, poly1_loss  # noqa: E402
+from yolox_focal.losses.shape_iou import shape_iou_loss  # noqa: E402
+from yolox_focal.losses.slide import SlideEMALoss, slide_loss  # noqa: E402
+from yolox_focal.losses.wise_iou import WIoUv3Loss, wiou_loss  # noqa: E402
 
 FOCAL = dict(gamma=1.5, alpha=0.25)
 QFOCAL = dict(beta=1.5, alpha=0.25)  # YOLOv5's QFocalLoss(gamma=1.5, alpha=0.25)
 VARIFOCAL = dict(alpha=0.75, gamma=2.0)
 BCE_BLUR = dict(alpha=0.05)
+POLY1 = dict(epsilon=1.0)
+POLY1_FOCAL = dict(epsilon=1.0, gamma=1.5, alpha=0.25)
+ALPHA_IOU = dict(alpha=3.0)
+NWD = dict(constant=12.8)
+INPUT_SIZE = (640, 640)  # mpdiou's training input (height, width)
+WIOU_V3 = dict(alpha=1.9, delta=3.0, momentum=1 - 0.5 ** (1 / 7000))
+SLIDE_EMA = dict(momentum=0.01)
 MAX_BCE_RATIO = 2.0  # element-wise goal on the CPU
 
 
@@ -77,59 +103,71 @@ def yolov5_bce_blur(pred, true, alpha=BCE_BLUR["alpha"]):
     return loss * alpha_factor
 
 
-def _corners(box):
-    """(cx, cy, w, h) -> x1, x2, y1, y2."""
-    return box[..., 0] - box[..., 2] / 2, box[..., 0] + box[..., 2] / 2, \
-        box[..., 1] - box[..., 3] / 2, box[..., 1] + box[..., 3] / 2
+def plain_poly1(x, t, epsilon=POLY1["epsilon"]):
+    """Poly-1 on BCE as its paper's code writes it: BCE + epsilon (1 - p_t)."""
+    p = torch.sigmoid(x)
+    return F.binary_cross_entropy_with_logits(x, t, reduction="none") + epsilon * (1 - (t * p + (1 - t) * (1 - p)))
 
 
-def _xyxy(box):
-    return torch.cat([box[..., :2] - box[..., 2:] / 2, box[..., :2] + box[..., 2:] / 2], dim=-1)
+def plain_poly1_focal(x, t, epsilon=POLY1_FOCAL["epsilon"], gamma=POLY1_FOCAL["gamma"], alpha=POLY1_FOCAL["alpha"]):
+    """Poly-1 on focal: torchvision's sigmoid_focal_loss + epsilon (1 - p_t) ** (gamma + 1)."""
+    p = torch.sigmoid(x)
+    p_t = t * p + (1 - t) * (1 - p)
+    return sigmoid_focal_loss(x, t, alpha, gamma) + epsilon * torch.pow(1 - p_t, gamma + 1)
 
 
-def plain_eiou(pred, target, eps=1e-7):
-    """EIoU (Zhang et al. 2021): 1 - IoU + rho^2 / c^2 + dw^2 / cw^2 + dh^2 / ch^2."""
-    b1_x1, b1_x2, b1_y1, b1_y2 = _corners(pred)
-    b2_x1, b2_x2, b2_y1, b2_y2 = _corners(target)
-    inter = ((torch.min(b1_x2, b2_x2) - torch.max(b1_x1, b2_x1)).clamp(0)
-             * (torch.min(b1_y2, b2_y2) - torch.max(b1_y1, b2_y1)).clamp(0))
-    w1, h1, w2, h2 = pred[..., 2], pred[..., 3], target[..., 2], target[..., 3]
-    iou = inter / (w1 * h1 + w2 * h2 - inter + eps)
-    cw = torch.max(b1_x2, b2_x2) - torch.min(b1_x1, b2_x1)
-    ch = torch.max(b1_y2, b2_y2) - torch.min(b1_y1, b2_y1)
-    rho2 = (target[..., 0] - pred[..., 0]) ** 2 + (target[..., 1] - pred[..., 1]) ** 2
-    return (1 - iou + rho2 / (cw**2 + ch**2 + eps) + (w1 - w2) ** 2 / (cw**2 + eps)
-            + (h1 - h2) ** 2 / (ch**2 + eps))
+def plain_slide(x, t, mean):
+    """The authors' SlideLoss (YOLO-FaceV2) on BCE-with-logits, mu floored at 0.2."""
+    loss = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    mean = max(mean, 0.2)
+    low = t <= mean - 0.1
+    middle = (t > mean - 0.1) & (t < mean)
+    high = t >= mean
+    return loss * (1.0 * low + math.exp(1.0 - mean) * middle + torch.exp(-(t - 1.0)) * high)
 
 
-def yolov6_siou(pred, target, eps=1e-7):
-    """YOLOv6's SIoU (yolov6/utils/figure_iou.py, IOUloss(iou_type="siou")) on (cx, cy, w, h)."""
-    b1_x1, b1_x2, b1_y1, b1_y2 = _corners(pred)
-    b2_x1, b2_x2, b2_y1, b2_y2 = _corners(target)
-    inter = ((torch.min(b1_x2, b2_x2) - torch.max(b1_x1, b2_x1)).clamp(0)
-             * (torch.min(b1_y2, b2_y2) - torch.max(b1_y1, b2_y1)).clamp(0))
-    w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
-    w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
-    union = w1 * h1 + w2 * h2 - inter + eps
-    iou = inter / union
-    cw = torch.max(b1_x2, b2_x2) - torch.min(b1_x1, b2_x1)
-    ch = torch.max(b1_y2, b2_y2) - torch.min(b1_y1, b2_y1)
-    s_cw = (b2_x1 + b2_x2 - b1_x1 - b1_x2) * 0.5
-    s_ch = (b2_y1 + b2_y2 - b1_y1 - b1_y2) * 0.5
-    sigma = torch.pow(s_cw**2 + s_ch**2, 0.5)
-    sin_alpha_1 = torch.abs(s_cw) / sigma
-    sin_alpha_2 = torch.abs(s_ch) / sigma
-    threshold = pow(2, 0.5) / 2
-    sin_alpha = torch.where(sin_alpha_1 > threshold, sin_alpha_2, sin_alpha_1)
-    angle_cost = torch.cos(torch.arcsin(sin_alpha) * 2 - math.pi / 2)
-    rho_x = (s_cw / cw) ** 2
-    rho_y = (s_ch / ch) ** 2
-    gamma = angle_cost - 2
-    distance_cost = 2 - torch.exp(gamma * rho_x) - torch.exp(gamma * rho_y)
-    omiga_w = torch.abs(w1 - w2) / torch.max(w1, w2)
-    omiga_h = torch.abs(h1 - h2) / torch.max(h1, h2)
-    shape_cost = torch.pow(1 - torch.exp(-1 * omiga_w), 4) + torch.pow(1 - torch.exp(-1 * omiga_h), 4)
-    return 1.0 - (iou - 0.5 * (distance_cost + shape_cost))
+def plain_slide_batch_mean(x, t):
+    return plain_slide(x, t, t[t > 0].mean().item())
+
+
+class PlainRunningMean:
+    """A running mean kept as the copies keep it: a Python float moved with ``.item()``; from
+    ``initial``, or (None) set by the first value."""
+
+    def __init__(self, initial, momentum):
+        self.mean, self.momentum = initial, momentum
+
+    def update(self, value):
+        value = value.item()
+        self.mean = value if self.mean is None else (1 - self.momentum) * self.mean + self.momentum * value
+        return self.mean
+
+
+def plain_wiou_v3():
+    """Wise-IoU v3 written plainly, in the structure of the authors' code."""
+    running = PlainRunningMean(1.0, WIOU_V3["momentum"])
+
+    def loss(p, t):
+        iou, cw, ch, rho2 = geometry(p, t)
+        iou_loss = 1 - iou
+        mean = running.update(iou_loss.detach().mean())
+        beta = iou_loss.detach() / mean
+        r = beta / (WIOU_V3["delta"] * WIOU_V3["alpha"] ** (beta - WIOU_V3["delta"]))
+        return r * torch.exp(rho2 / (cw**2 + ch**2).detach()) * iou_loss
+    return loss
+
+
+def plain_slide_ema():
+    running = PlainRunningMean(None, SLIDE_EMA["momentum"])
+
+    def loss(x, t):
+        return plain_slide(x, t, running.update(t[t > 0].mean()))
+    return loss
+
+
+def kit_module(cls, **params):
+    """A stateful loss of the kit in training mode, as the head runs it."""
+    return cls(**params).train()
 
 
 def _bce(x, t):
@@ -143,20 +181,33 @@ ELEMENTWISE = {
     "qfocal": (lambda x, t: quality_focal_loss(x, t, **QFOCAL), [("YOLOv5 QFocalLoss", yolov5_qfocal)]),
     "varifocal": (lambda x, t: varifocal_loss(x, t, **VARIFOCAL), [("mmdet varifocal_loss", mmdet_varifocal)]),
     "bce_blur": (lambda x, t: bce_blur_loss(x, t, **BCE_BLUR), [("YOLOv5 BCEBlurWithLogits", yolov5_bce_blur)]),
+    "poly1": (lambda x, t: poly1_loss(x, t, **POLY1), [("plain Poly-1 BCE", plain_poly1)]),
+    "poly1_focal": (lambda x, t: poly1_focal_loss(x, t, **POLY1_FOCAL), [("plain Poly-1 focal", plain_poly1_focal)]),
+    "slide": (slide_loss, [("YOLO-FaceV2 SlideLoss", plain_slide_batch_mean)]),
+    "slide_ema": (kit_module(SlideEMALoss, **SLIDE_EMA), [("SlideLoss, running mean", plain_slide_ema())]),
 }
+CLASSIFICATION_ONLY = {"slide", "slide_ema"}  # on hard objectness targets their weight is 1
 
 _yolox_iou, _yolox_giou = IOUloss(reduction="none", loss_type="iou"), IOUloss(reduction="none", loss_type="giou")
 BOXES = {
     "iou": (lambda p, t: box_iou_loss(p, t, "iou"), [("YOLOX IOUloss", _yolox_iou)]),
     "giou": (lambda p, t: box_iou_loss(p, t, "giou"),
              [("YOLOX IOUloss", _yolox_giou),
-              ("torchvision generalized_box_iou_loss", lambda p, t: generalized_box_iou_loss(_xyxy(p), _xyxy(t)))]),
+              ("torchvision generalized_box_iou_loss", lambda p, t: generalized_box_iou_loss(xyxy(p), xyxy(t)))]),
     "diou": (lambda p, t: box_iou_loss(p, t, "diou"),
-             [("torchvision distance_box_iou_loss", lambda p, t: distance_box_iou_loss(_xyxy(p), _xyxy(t)))]),
+             [("torchvision distance_box_iou_loss", lambda p, t: distance_box_iou_loss(xyxy(p), xyxy(t)))]),
     "ciou": (lambda p, t: box_iou_loss(p, t, "ciou"),
-             [("torchvision complete_box_iou_loss", lambda p, t: complete_box_iou_loss(_xyxy(p), _xyxy(t)))]),
-    "eiou": (lambda p, t: box_iou_loss(p, t, "eiou"), [("plain EIoU", plain_eiou)]),
-    "siou": (lambda p, t: box_iou_loss(p, t, "siou"), [("YOLOv6 SIoU", yolov6_siou)]),
+             [("torchvision complete_box_iou_loss", lambda p, t: complete_box_iou_loss(xyxy(p), xyxy(t)))]),
+    "eiou": (lambda p, t: box_iou_loss(p, t, "eiou"), [("plain EIoU", reference_eiou)]),
+    "siou": (lambda p, t: box_iou_loss(p, t, "siou"), [("YOLOv6 SIoU", reference_siou)]),
+    "alpha_iou": (lambda p, t: alpha_iou_loss(p, t, **ALPHA_IOU),
+                  [("plain Alpha-IoU", lambda p, t: reference_alpha_iou(p, t, **ALPHA_IOU))]),
+    "wiou": (wiou_loss, [("plain Wise-IoU v1", reference_wiou)]),
+    "wiou_v3": (kit_module(WIoUv3Loss, **WIOU_V3), [("plain Wise-IoU v3, running mean", plain_wiou_v3())]),
+    "mpdiou": (lambda p, t: mpdiou_loss(p, t, INPUT_SIZE),
+               [("plain MPDIoU", lambda p, t: reference_mpdiou(p, t, INPUT_SIZE))]),
+    "shape_iou": (shape_iou_loss, [("plain Shape-IoU", lambda p, t: reference_shape_iou(p, t, 0.0))]),
+    "nwd": (lambda p, t: nwd_loss(p, t, **NWD), [("plain NWD", lambda p, t: reference_nwd(p, t, **NWD))]),
 }
 
 
@@ -164,23 +215,17 @@ def make_inputs(shape_name, device, generator):
     if shape_name == "objectness":
         logits = torch.randn(64 * 8400, 1, generator=generator) * 2 - 4.6  # near the prior 0.01
         targets = (torch.rand(64 * 8400, 1, generator=generator) < 0.01).float()
-    elif shape_name == "classification":
+    elif shape_name == "classification":  # YOLOX's: one-hot times the IoU of the match
         rows, classes = 64 * 128, 80
         logits = torch.randn(rows, classes, generator=generator) * 2 - 4.6
-        targets = torch.zeros(rows, classes)
-        targets[torch.arange(rows), torch.randint(classes, (rows,), generator=generator)] = torch.rand(
-            rows, generator=generator)
+        targets = class_targets(rows, classes, generator, torch.float32)
     else:  # boxes: matched (cx, cy, w, h) pairs, predictions near their targets
-        pairs = 64 * 128
-        centres = torch.rand(pairs, 2, generator=generator) * 640
-        sizes = torch.rand(pairs, 2, generator=generator) * 200 + 4
-        targets = torch.cat([centres, sizes], dim=1)
-        logits = torch.cat([centres + torch.randn(pairs, 2, generator=generator) * sizes / 4,
-                            sizes * torch.exp(torch.randn(pairs, 2, generator=generator) * 0.3)], dim=1)
+        logits, targets = random_pairs(64 * 128, int(torch.randint(2**31, (1,), generator=generator)),
+                                       torch.float32)
     return logits.to(device), targets.to(device)
 
 
-def run_case(shape_name, dtype_name, device, rounds):
+def run_case(shape_name, dtype_name, device, rounds, losses=None):
     inputs, targets = make_inputs(shape_name, device, torch.Generator().manual_seed(0))
     autocast = dtype_name == "float16-autocast"
     if autocast:
@@ -201,6 +246,8 @@ def run_case(shape_name, dtype_name, device, rounds):
 
     rows = []
     for name, (ours, peers) in (BOXES if boxes else ELEMENTWISE).items():
+        if (shape_name == "objectness" and name in CLASSIFICATION_ONLY) or (losses and name not in losses):
+            continue
         variants = {"ours": step(ours)}
         variants.update({peer_name: step(peer) for peer_name, peer in peers})
         if not boxes:
@@ -233,13 +280,16 @@ def run_case(shape_name, dtype_name, device, rounds):
 
 def main():
     parser = benchmark_parser(__doc__, rounds=20, json_name="loss.json")
+    names = list(ELEMENTWISE) + list(BOXES)
+    parser.add_argument("--losses", nargs="+", choices=names, metavar="NAME",
+                        help=f"time only these losses (default: all): {', '.join(names)}")
     args = parser.parse_args()
     device = pick_device(args.device)
     dtypes = ["float32"] + (["float16-autocast"] if device.type == "cuda" else [])
     rows, load_before = [], os.getloadavg()  # timings are only as good as the machine is quiet
     for shape_name in ("objectness", "classification", "boxes"):
         for dtype_name in dtypes:
-            rows += run_case(shape_name, dtype_name, device, args.rounds)
+            rows += run_case(shape_name, dtype_name, device, args.rounds, args.losses)
     print_table(f"Loss forward + backward on {device} (median of {args.rounds} interleaved rounds; goals: "
                 f"ours/peer <= 1, ours/BCE <= {MAX_BCE_RATIO:g} on the CPU)", rows,
                 ["shape", "dtype", "loss", "implementation", "median_ms", "ours_per_peer", "x_bce",
@@ -251,7 +301,9 @@ def main():
     print(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")
     write_json(args.json, {"benchmark": "loss", "device": str(device), "machine": machine(), "load_average": load,
                            "params": {"focal": FOCAL, "qfocal": QFOCAL, "varifocal": VARIFOCAL,
-                                      "bce_blur": BCE_BLUR},
+                                      "bce_blur": BCE_BLUR, "poly1": POLY1, "poly1_focal": POLY1_FOCAL,
+                                      "alpha_iou": ALPHA_IOU, "nwd": NWD, "mpdiou_input_size": INPUT_SIZE,
+                                      "wiou_v3": WIOU_V3, "slide_ema": SLIDE_EMA},
                            "goals": {"ours_per_peer_max": 1.0, "ours_per_bce_max_cpu": MAX_BCE_RATIO},
                            "goals_missed": missed, "rows": rows})
 

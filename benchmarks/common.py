@@ -9,10 +9,16 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
+
+# The reference formulas and random inputs are written once, in tests/references.py: the benchmarks
+# time them as "the formula written plainly" and draw their inputs from them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 # YOLOX 0.3.0 calls the deprecated torch.cuda.amp.autocast in label assignment.
 warnings.filterwarnings("ignore", message=".*torch.cuda.amp.autocast", category=FutureWarning)

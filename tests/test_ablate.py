@@ -149,3 +149,14 @@ def test_a_resumed_grid_keeps_finished_runs_and_estimates_from_their_times(tmp_p
         "[ablate] [run 2/3, 1 done, ~0h20m left] focal-seed0: done, kept",  # 10 min a run here, 2 left
         "[ablate] [run 3/3, 2 done, ~0h10m left] ciou-seed0: done, kept",  # another machine's time left out
     ]
+
+
+def test_built_in_variants_of_the_newer_losses_name_registered_losses_of_their_branch():
+    from yolox_focal.losses import alpha_iou, mpdiou, nwd, poly, shape_iou, slide, wise_iou  # noqa: F401  (register)
+    from yolox_focal.losses.declare import LOSSES
+
+    newer = {"alpha-iou", "wiou", "wiou-v3", "mpdiou", "shape-iou", "nwd", "cls-slide", "obj-poly1", "cls-poly1-focal"}
+    assert newer <= set(ablate.VARIANTS)
+    for variant in newer:
+        ((key, loss),) = ablate.VARIANTS[variant].items()
+        assert key.endswith("_loss") and key[:-5] in LOSSES[loss].branches, variant

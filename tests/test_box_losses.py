@@ -1,5 +1,5 @@
 """Box losses of the kit (yolox_focal.losses.box_iou_loss) against YOLOX, torchvision and float64
-references written here from the papers' formulas."""
+references (tests/references.py) written from the papers' formulas."""
 
 import math
 
@@ -8,27 +8,11 @@ import torch
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from yolox.models.losses import IOUloss
 
+from references import (geometry, random_pairs, reference_ciou, reference_diou, reference_eiou, reference_siou, xyxy)
 from yolox_focal.losses import (LOSSES, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss,
                                 losses_for, siou_loss)
 
 KINDS = ("iou", "giou", "diou", "ciou", "eiou", "siou")
-
-
-def random_pairs(n, seed, dtype=torch.float64, disjoint=False):
-    """(cx, cy, w, h) targets and predictions near them (overlapping) or shifted far away (disjoint)."""
-    g = torch.Generator().manual_seed(seed)
-    centres = torch.rand(n, 2, generator=g, dtype=dtype) * 600
-    sizes = torch.rand(n, 2, generator=g, dtype=dtype) * 150 + 2
-    target = torch.cat([centres, sizes], 1)
-    shift = torch.randn(n, 2, generator=g, dtype=dtype) * sizes / 5
-    if disjoint:
-        shift = shift.sign() * (sizes * 2 + 10)
-    pred = torch.cat([centres + shift, sizes * torch.exp(torch.randn(n, 2, generator=g, dtype=dtype) * 0.4)], 1)
-    return pred, target
-
-
-def xyxy(box):
-    return torch.cat([box[..., :2] - box[..., 2:] / 2, box[..., :2] + box[..., 2:] / 2], -1)
 
 
 def _grad(fn, pred, target):
@@ -36,70 +20,6 @@ def _grad(fn, pred, target):
     loss = fn(p, target)
     (g,) = torch.autograd.grad(loss.sum(), p)
     return loss.detach(), g
-
-
-# ---- float64 references from the papers ---------------------------------------------------------
-
-def _geometry(pred, target):
-    (px, py, pw, ph), (tx, ty, tw, th) = pred.unbind(-1), target.unbind(-1)
-    iw = (torch.min(px + pw / 2, tx + tw / 2) - torch.max(px - pw / 2, tx - tw / 2)).clamp(min=0)
-    ih = (torch.min(py + ph / 2, ty + th / 2) - torch.max(py - ph / 2, ty - th / 2)).clamp(min=0)
-    inter = iw * ih
-    iou = inter / (pw * ph + tw * th - inter)
-    cw = torch.max(px + pw / 2, tx + tw / 2) - torch.min(px - pw / 2, tx - tw / 2)
-    ch = torch.max(py + ph / 2, ty + th / 2) - torch.min(py - ph / 2, ty - th / 2)
-    rho2 = (px - tx) ** 2 + (py - ty) ** 2
-    return iou, cw, ch, rho2
-
-
-def reference_diou(pred, target):
-    """Zheng et al. 2020: 1 - IoU + rho^2 / c^2."""
-    iou, cw, ch, rho2 = _geometry(pred, target)
-    return 1 - iou + rho2 / (cw**2 + ch**2)
-
-
-def reference_ciou(pred, target, detach_alpha=True):
-    """Zheng et al. 2020: DIoU + alpha v, v = 4/pi^2 (atan(wt/ht) - atan(w/h))^2, alpha = v / (1 - IoU + v)."""
-    iou, cw, ch, rho2 = _geometry(pred, target)
-    v = 4 / math.pi**2 * (torch.atan(target[..., 2] / target[..., 3]) - torch.atan(pred[..., 2] / pred[..., 3])) ** 2
-    alpha = v / (1 - iou + v)
-    if detach_alpha:
-        alpha = alpha.detach()
-    return 1 - iou + rho2 / (cw**2 + ch**2) + alpha * v
-
-
-def reference_eiou(pred, target):
-    """Zhang et al. 2021: 1 - IoU + rho^2 / c^2 + (w - wt)^2 / cw^2 + (h - ht)^2 / ch^2."""
-    iou, cw, ch, rho2 = _geometry(pred, target)
-    return (1 - iou + rho2 / (cw**2 + ch**2) + (pred[..., 2] - target[..., 2]) ** 2 / cw**2
-            + (pred[..., 3] - target[..., 3]) ** 2 / ch**2)
-
-
-def reference_siou(pred, target, eps=1e-7, theta=4):
-    """SIoU as YOLOv6's yolov6/utils/figure_iou.py computes it (its eps included), pred = box1."""
-    b1_x1, b1_x2 = pred[..., 0] - pred[..., 2] / 2, pred[..., 0] + pred[..., 2] / 2
-    b1_y1, b1_y2 = pred[..., 1] - pred[..., 3] / 2, pred[..., 1] + pred[..., 3] / 2
-    b2_x1, b2_x2 = target[..., 0] - target[..., 2] / 2, target[..., 0] + target[..., 2] / 2
-    b2_y1, b2_y2 = target[..., 1] - target[..., 3] / 2, target[..., 1] + target[..., 3] / 2
-    inter = ((torch.min(b1_x2, b2_x2) - torch.max(b1_x1, b2_x1)).clamp(0)
-             * (torch.min(b1_y2, b2_y2) - torch.max(b1_y1, b2_y1)).clamp(0))
-    w1, h1 = b1_x2 - b1_x1, b1_y2 - b1_y1 + eps
-    w2, h2 = b2_x2 - b2_x1, b2_y2 - b2_y1 + eps
-    iou = inter / (w1 * h1 + w2 * h2 - inter + eps)
-    cw = torch.max(b1_x2, b2_x2) - torch.min(b1_x1, b2_x1)
-    ch = torch.max(b1_y2, b2_y2) - torch.min(b1_y1, b2_y1)
-    s_cw = (b2_x1 + b2_x2 - b1_x1 - b1_x2) * 0.5
-    s_ch = (b2_y1 + b2_y2 - b1_y1 - b1_y2) * 0.5
-    sigma = torch.pow(s_cw**2 + s_ch**2, 0.5)
-    sin_alpha_1, sin_alpha_2 = torch.abs(s_cw) / sigma, torch.abs(s_ch) / sigma
-    sin_alpha = torch.where(sin_alpha_1 > pow(2, 0.5) / 2, sin_alpha_2, sin_alpha_1)
-    angle_cost = torch.cos(torch.arcsin(sin_alpha) * 2 - math.pi / 2)
-    gamma = angle_cost - 2
-    distance_cost = 2 - torch.exp(gamma * (s_cw / cw) ** 2) - torch.exp(gamma * (s_ch / ch) ** 2)
-    omiga_w = torch.abs(w1 - w2) / torch.max(w1, w2)
-    omiga_h = torch.abs(h1 - h2) / torch.max(h1, h2)
-    shape_cost = torch.pow(1 - torch.exp(-omiga_w), theta) + torch.pow(1 - torch.exp(-omiga_h), theta)
-    return 1.0 - (iou - 0.5 * (distance_cost + shape_cost))
 
 
 REFERENCES = {"diou": reference_diou, "ciou": reference_ciou, "eiou": reference_eiou, "siou": reference_siou}
@@ -352,7 +272,7 @@ def test_siou_theta_matches_reference(theta):
 # ---- Inner-IoU and Focaler-IoU, on any IoU-based box loss ---------------------------------------
 
 def reference_iou(pred, target):
-    iou, _, _, _ = _geometry(pred, target)
+    iou, _, _, _ = geometry(pred, target)
     return iou
 
 

@@ -2,7 +2,6 @@
 loss, which equals the formula on YOLOX's own targets; checkpoints, subclasses, unsupported YOLOX."""
 
 import copy
-import math
 import re
 
 import pytest
@@ -10,6 +9,8 @@ import torch
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 
 from helpers import REPO, Recorder, head_inputs
+from references import (bce, reference_bce_blur, reference_eiou, reference_focal, reference_quality_focal,
+                        reference_siou, reference_smoothed_bce, reference_varifocal, xyxy)
 from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, flavour, yolox_settings
 from yolox_focal.losses import losses_for
 from yolox_focal.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
@@ -69,71 +70,12 @@ def test_yolox_settings_have_identical_gradients():
 
 
 # ---------------------------------------------------------------- references, in float64
+# (tests/references.py)
 
-
-def _bce(x, t):
-    p = torch.sigmoid(x)
-    return -(t * torch.log(p) + (1 - t) * torch.log(1 - p))
-
-
-def _alpha_t(t, alpha):
-    return 1.0 if alpha is None else t * alpha + (1 - t) * (1 - alpha)
-
-
-def ref_focal(x, t, gamma, alpha):
-    p = torch.sigmoid(x)
-    return _bce(x, t) * _alpha_t(t, alpha) * (1 - (t * p + (1 - t) * (1 - p))) ** gamma
-
-
-def ref_qfocal(x, t, beta, alpha):
-    return _bce(x, t) * _alpha_t(t, alpha) * (t - torch.sigmoid(x)).abs() ** beta
-
-
-def ref_varifocal(x, t, alpha, gamma):
-    return _bce(x, t) * torch.where(t > 0, t, alpha * torch.sigmoid(x) ** gamma)
-
-
-def ref_bce_blur(x, t, alpha):
-    return _bce(x, t) * (1 - torch.exp((torch.sigmoid(x) - t - 1) / (alpha + 1e-4)))
-
-
-def ref_smoothed_bce(x, t, eps):
-    return _bce(x, t * (1 - eps) + eps / 2)
-
-
-def _xyxy(b):
-    return torch.cat([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], 1)
-
-
-def ref_eiou(p, t):
-    p, t = _xyxy(p), _xyxy(t)
-    lt, rb = torch.max(p[:, :2], t[:, :2]), torch.min(p[:, 2:], t[:, 2:])
-    inter = (rb - lt).clamp(min=0).prod(1)
-    wp, hp, wt, ht = p[:, 2] - p[:, 0], p[:, 3] - p[:, 1], t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]
-    iou = inter / (wp * hp + wt * ht - inter)
-    cw = torch.max(p[:, 2], t[:, 2]) - torch.min(p[:, 0], t[:, 0])
-    ch = torch.max(p[:, 3], t[:, 3]) - torch.min(p[:, 1], t[:, 1])
-    centre = ((p[:, :2] + p[:, 2:]) / 2 - (t[:, :2] + t[:, 2:]) / 2).pow(2).sum(1)
-    return 1 - iou + centre / (cw**2 + ch**2) + (wp - wt) ** 2 / cw**2 + (hp - ht) ** 2 / ch**2
-
-
-def ref_siou(p, t):
-    """Gevorgyan 2022, in the form of YOLOv6's yolov6/utils/figure_iou.py."""
-    pb, tb = _xyxy(p), _xyxy(t)
-    lt, rb = torch.max(pb[:, :2], tb[:, :2]), torch.min(pb[:, 2:], tb[:, 2:])
-    inter = (rb - lt).clamp(min=0).prod(1)
-    iou = inter / (p[:, 2] * p[:, 3] + t[:, 2] * t[:, 3] - inter)
-    cw = torch.max(pb[:, 2], tb[:, 2]) - torch.min(pb[:, 0], tb[:, 0])
-    ch = torch.max(pb[:, 3], tb[:, 3]) - torch.min(pb[:, 1], tb[:, 1])
-    sx, sy = t[:, 0] - p[:, 0], t[:, 1] - p[:, 1]
-    sigma = torch.sqrt(sx**2 + sy**2)
-    sin_a = torch.where(sx.abs() / sigma > math.sqrt(2) / 2, sy.abs() / sigma, sx.abs() / sigma)
-    angle = torch.cos(2 * torch.arcsin(sin_a) - math.pi / 2)
-    distance = 2 - torch.exp((angle - 2) * (sx / cw) ** 2) - torch.exp((angle - 2) * (sy / ch) ** 2)
-    ow = (p[:, 2] - t[:, 2]).abs() / torch.max(p[:, 2], t[:, 2])
-    oh = (p[:, 3] - t[:, 3]).abs() / torch.max(p[:, 3], t[:, 3])
-    shape = (1 - torch.exp(-ow)) ** 4 + (1 - torch.exp(-oh)) ** 4
-    return 1 - iou + 0.5 * (distance + shape)
+_bce, _xyxy = bce, xyxy
+ref_focal, ref_qfocal, ref_varifocal = reference_focal, reference_quality_focal, reference_varifocal
+ref_bce_blur, ref_smoothed_bce, ref_eiou, ref_siou = (reference_bce_blur, reference_smoothed_bce,
+                                                      reference_eiou, reference_siou)
 
 
 def ref_iou(p, t):
@@ -341,7 +283,7 @@ def test_a_yolox_that_computes_losses_otherwise_raises(head_type, words):
 
 
 @pytest.mark.parametrize("settings,words", [
-    (dict(obj_loss="fcal"), "obj_loss must be one of bce, bce_blur, focal, qfocal, varifocal; got 'fcal'"),
+    (dict(obj_loss="fcal"), "obj_loss must be one of bce, bce_blur, focal, qfocal, varifocal, poly1, poly1_focal; got 'fcal'"),
     (dict(focal_gamma=-1), "focal_gamma must be a finite number >= 0, got -1"),
     (dict(focal_alpha=2), "focal_alpha must be in [0, 1] or None (no balancing), got 2"),
     (dict(obj_loss_weight=0), "obj_loss_weight must be a finite number > 0, got 0"),
@@ -351,7 +293,7 @@ def test_a_yolox_that_computes_losses_otherwise_raises(head_type, words):
     (dict(obj_focal_gamma=2.0, focal_gamma=1.0), "obj_focal_gamma and focal_gamma are one setting, given 2.0 and 1.0; "
                                                  "give one of them"),
     (dict(cls_label_smoothing=1.0), "cls_label_smoothing must be in [0, 1), got 1.0"),
-    (dict(cls_loss="bce_blur"), "cls_loss must be one of bce, focal, qfocal, varifocal; got 'bce_blur'"),
+    (dict(cls_loss="bce_blur"), "cls_loss must be one of bce, focal, qfocal, varifocal, slide, slide_ema, poly1, poly1_focal; got 'bce_blur'"),
     (dict(focal_gama=2.0), "unknown loss setting 'focal_gama'; did you mean 'focal_gamma'?"),
 ])
 def test_invalid_settings_fail_when_built(settings, words):

@@ -5,17 +5,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
+from references import (mixed_targets, reference_bce_blur, reference_focal, reference_quality_focal,
+                        reference_varifocal)
 from yolox_focal import FocalLoss, focal_loss
-
-
-def reference_focal(pred, target, gamma, alpha):
-    """Textbook formula in float64, written independently of the package."""
-    x, t = pred.double(), target.double()
-    p = 1 / (1 + torch.exp(-x))
-    bce = -(t * torch.log(p) + (1 - t) * torch.log(1 - p))
-    p_t = t * p + (1 - t) * (1 - p)
-    alpha_t = 1.0 if alpha is None else t * alpha + (1 - t) * (1 - alpha)
-    return bce * alpha_t * (1 - p_t) ** gamma
 
 
 PAIRS = [(0.0, None), (0.0, 0.25), (0.5, 0.25), (1.0, 0.5), (1.5, 0.25), (2.0, 0.75), (2.5, None),
@@ -43,7 +35,7 @@ def test_float32_matches_reference(gamma, alpha):
     x = torch.randn(64, 8400, generator=g) * 3 - 4
     t = (torch.rand(64, 8400, generator=g) < 0.01).float()
     torch.testing.assert_close(focal_loss(x, t, gamma, alpha).double(),
-                               reference_focal(x, t, gamma, alpha), atol=1e-6, rtol=1e-5)
+                               reference_focal(x.double(), t.double(), gamma, alpha), atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("gamma,alpha", [(0.5, 0.25), (1.5, 0.25), (2.0, None), (0.3, 0.6)])
@@ -159,36 +151,11 @@ def test_down_weights_easy_negatives():
 
 
 # ---- quality focal, varifocal, BCE-blur, label smoothing ---------------------------------------
-# References are the textbook formulas in float64, differentiated by autograd, written here
-# independently of the package.
+# References: the float64 formulas of tests/references.py.
 
 from yolox_focal.losses import (BCEBlurLoss, QualityFocalLoss, VarifocalLoss,  # noqa: E402
                                 bce_blur_loss, quality_focal_loss, smooth_targets, varifocal_loss)
 from yolox_focal.losses import focal_loss as kit_focal_loss  # noqa: E402
-
-
-def _bce64(x, t):
-    p = 1 / (1 + torch.exp(-x))
-    return -(t * torch.log(p) + (1 - t) * torch.log(1 - p))
-
-
-def reference_quality_focal(pred, target, beta, alpha):
-    x, t = pred.double(), target.double()
-    p = 1 / (1 + torch.exp(-x))
-    alpha_t = 1.0 if alpha is None else t * alpha + (1 - t) * (1 - alpha)
-    return _bce64(x, t) * torch.abs(t - p) ** beta * alpha_t
-
-
-def reference_varifocal(pred, target, alpha, gamma):
-    x, t = pred.double(), target.double()
-    p = 1 / (1 + torch.exp(-x))
-    return _bce64(x, t) * torch.where(t > 0, t, alpha * p**gamma)
-
-
-def reference_bce_blur(pred, target, alpha):
-    x, t = pred.double(), target.double()
-    p = 1 / (1 + torch.exp(-x))
-    return _bce64(x, t) * (1 - torch.exp((p - t - 1) / (alpha + 1e-4)))
 
 
 def _call(fn, params):
@@ -206,12 +173,7 @@ KIT = {
 KIT_CASES = [(name, params) for name, (_, _, _, sets) in KIT.items() for params in sets]
 
 
-def _mixed_targets(n, generator, dtype=torch.float64):
-    """Soft targets in (0, 1), with a quarter hard 0/1 and a quarter exactly 0 (varifocal's negatives)."""
-    t = torch.rand(n, generator=generator, dtype=dtype)
-    t[: n // 4] = (t[: n // 4] > 0.5).to(dtype)
-    t[n // 4: n // 2] = 0
-    return t
+_mixed_targets = mixed_targets
 
 
 @pytest.mark.parametrize("name,params", KIT_CASES)

@@ -44,4 +44,4 @@ def test_demo_config_builds_the_kit_and_trains_a_step():
     outputs["total_loss"].backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     with pytest.raises(ValueError, match="box_loss must be one of"):
-        config.update({"box_loss": "wiou"})
+        config.update({"box_loss": "ciuo"})

@@ -93,7 +93,7 @@ def test_unparseable_values_are_one_line(name, text, words):
 def test_every_setting_rejects_a_value_outside_its_range():
     for key in SETTINGS_BY_NAME:
         setting = SETTINGS_BY_NAME[key]
-        bad = "no-such-loss" if setting.choices else -1.0
+        bad = "no-such-loss" if setting.choices else setting.number.low - 1.0  # below every range
         with pytest.raises(ValueError, match=key) as info:
             check_settings({key: bad})
         assert "\n" not in str(info.value)

@@ -105,6 +105,6 @@ def test_pixeltable_config_mistakes_are_one_line(trained):
     assert line == "error: Unknown model configuration option: focal_gama"
     line = error_line(run(root, "train.py", "-c", "demo_cfg:Demo", "-D", "max_epoch", "--device", "cpu"))
     assert line == "error: -D takes key=value, got 'max_epoch'"
-    line = error_line(run(root, "train.py", "-c", "yolox_focal.pixeltable_configs:DemoFocal", "-D", "box_loss=wiou",
+    line = error_line(run(root, "train.py", "-c", "yolox_focal.pixeltable_configs:DemoFocal", "-D", "box_loss=ciuo",
                           "--device", "cpu"))
-    assert line == "error: box_loss must be one of iou, giou, diou, ciou, eiou, siou; got 'wiou'"
+    assert line == "error: box_loss must be one of iou, giou, diou, ciou, eiou, siou, alpha_iou, wiou, wiou_v3, mpdiou, shape_iou, nwd; got 'ciuo'"

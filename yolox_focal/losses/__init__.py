@@ -19,6 +19,15 @@ from .focal import (FOCAL_PARAMS, QUALITY_FOCAL_PARAMS, VARIFOCAL_PARAMS, FocalL
                     VarifocalLoss, focal_loss, quality_focal_loss, varifocal_loss)
 from .iou import (CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss, ciou_loss, diou_loss,
                   eiou_loss, giou_loss, iou_loss, siou_loss)
+# The newer losses, each registered in declare.LOSSES on import; imported in the order the settings
+# list them (registration order).
+from .alpha_iou import AlphaIoULoss, alpha_iou_loss  # isort: skip
+from .wise_iou import WIoULoss, WIoUv3Loss, wiou_loss, wiou_v3_loss  # isort: skip
+from .mpdiou import MPDIoULoss, mpdiou_loss  # isort: skip
+from .shape_iou import ShapeIoULoss, shape_iou_loss  # isort: skip
+from .nwd import NWDLoss, nwd_loss  # isort: skip
+from .slide import SlideEMALoss, SlideLoss, slide_loss  # isort: skip
+from .poly import Poly1FocalLoss, Poly1Loss, poly1_focal_loss, poly1_loss  # isort: skip
 
 __all__ = [
     "focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss", "VarifocalLoss",
@@ -27,4 +36,7 @@ __all__ = [
     "EIoULoss", "siou_loss", "SIoULoss", "box_iou_loss",
     "KitLoss", "Param", "register", "LOSSES", "losses_for",
     "FOCAL_PARAMS", "QUALITY_FOCAL_PARAMS", "VARIFOCAL_PARAMS", "BCE_BLUR_PARAMS", "SMOOTHING",
+    "alpha_iou_loss", "AlphaIoULoss", "wiou_loss", "WIoULoss", "wiou_v3_loss", "WIoUv3Loss", "mpdiou_loss",
+    "MPDIoULoss", "shape_iou_loss", "ShapeIoULoss", "nwd_loss", "NWDLoss", "slide_loss", "SlideLoss",
+    "SlideEMALoss", "poly1_loss", "Poly1Loss", "poly1_focal_loss", "Poly1FocalLoss",
 ]

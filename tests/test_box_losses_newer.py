@@ -1,0 +1,289 @@
+"""The newer box losses (alpha_iou, wiou, wiou_v3, mpdiou, shape_iou, nwd) against float64
+references written from their papers (tests/references.py): values, gradients, gradcheck, the
+degenerate pairs the kit tests for every box loss, errors, and their declarations."""
+
+import importlib
+
+import pytest
+import torch
+
+from references import (DEGENERATE_PAIRS, random_pairs, reference_alpha_iou, reference_mpdiou,
+                        reference_nwd, reference_shape_iou, reference_wiou, reference_wiou_v3)
+from yolox_focal.losses.alpha_iou import AlphaIoULoss, alpha_iou_loss
+from yolox_focal.losses.declare import LOSSES, KitLoss
+from yolox_focal.losses.mpdiou import MPDIoULoss, mpdiou_loss
+from yolox_focal.losses.nwd import NWDLoss, nwd_loss
+from yolox_focal.losses.shape_iou import ShapeIoULoss, shape_iou_loss
+from yolox_focal.losses.wise_iou import WIoULoss, WIoUv3Loss, wiou_loss, wiou_v3_loss
+
+pytestmark = pytest.mark.any_yolox
+
+SIZE = (480, 640)  # (height, width) of a training input, for mpdiou
+
+# name -> (function(pred, target, **params), reference(pred, target, **params), parameter sets)
+BOX = {
+    "alpha_iou": (alpha_iou_loss, reference_alpha_iou, [dict(alpha=3.0), dict(alpha=2.0), dict(alpha=0.5),
+                                                         dict(alpha=1.0)]),
+    "wiou": (wiou_loss, reference_wiou, [{}]),
+    "wiou_v3": (wiou_v3_loss, reference_wiou_v3, [dict(mean=0.4, alpha=1.9, delta=3.0),
+                                                  dict(mean=0.7, alpha=2.5, delta=2.0)]),
+    "mpdiou": (mpdiou_loss, reference_mpdiou, [dict(input_size=SIZE), dict(input_size=(416, 416))]),
+    "shape_iou": (shape_iou_loss, reference_shape_iou, [dict(scale=0.0), dict(scale=0.5), dict(scale=2.0)]),
+    "nwd": (nwd_loss, reference_nwd, [dict(constant=12.8), dict(constant=50.0)]),
+}
+CASES = [(name, params) for name, (_, _, sets) in BOX.items() for params in sets]
+IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items())}" for name, params in CASES]
+# every case on overlapping and on disjoint pairs, but alpha < 1 on disjoint ones: the plain formula's
+# derivative of IoU ** alpha is infinite at IoU 0 (NaN in the reference; the kit's is 0)
+PAIRED = [(name, params, disjoint) for name, params in CASES for disjoint in (False, True)
+          if not (disjoint and name == "alpha_iou" and params["alpha"] < 1)]
+PAIRED_IDS = [f"{i}-{'disjoint' if d else 'overlapping'}" for (n, p, d), i in
+              zip(PAIRED, [IDS[CASES.index((n, p))] for n, p, _ in PAIRED])]
+
+
+def _grad(fn, pred, target):
+    p = pred.detach().clone().requires_grad_()
+    loss = fn(p, target)
+    (g,) = torch.autograd.grad(loss.sum(), p)
+    return loss.detach(), g
+
+
+@pytest.mark.parametrize("name,params,disjoint", PAIRED, ids=PAIRED_IDS)
+def test_matches_float64_reference(name, params, disjoint):
+    fn, ref, _ = BOX[name]
+    pred, target = random_pairs(2000, 4, torch.float64, disjoint)
+    ours, ours_grad = _grad(lambda p, t: fn(p, t, **params), pred, target)
+    expected, expected_grad = _grad(lambda p, t: ref(p, t, **params), pred, target)
+    assert ours.shape == (2000,) and ours.dtype == torch.float64
+    torch.testing.assert_close(ours, expected, atol=1e-7, rtol=1e-7)
+    torch.testing.assert_close(ours_grad, expected_grad, atol=1e-8, rtol=1e-6)
+    # the comparison covers a gradient, not zeros, except alpha_iou's on disjoint boxes: IoU 0, flat
+    assert bool(expected_grad.abs().max() > 1e-4) == (not disjoint or name != "alpha_iou")
+
+
+@pytest.mark.parametrize("name,params", CASES, ids=IDS)
+def test_float32_matches_float64_reference(name, params):
+    fn, ref, _ = BOX[name]
+    pred, target = random_pairs(2000, 5, torch.float32)
+    ours, ours_grad = _grad(lambda p, t: fn(p, t, **params), pred, target)
+    expected, expected_grad = _grad(lambda p, t: ref(p, t, **params), pred.double(), target.double())
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours.double(), expected, atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(ours_grad.double(), expected_grad, atol=1e-6, rtol=1e-3)
+
+
+# Wise-IoU takes the enclosing box (v1) and the weight r (v3) out of the graph, by the paper's design:
+# numerical differentiation sees them move, so v1 is checked on nested pairs, where the enclosing box
+# is the target's and does not move, and v3 by its reference above (r times v1's gradient).
+GRADCHECK = [(n, p, d) for n, p, d in PAIRED if n not in ("wiou", "wiou_v3")]
+
+
+@pytest.mark.parametrize("name,params,disjoint", GRADCHECK,
+                         ids=[PAIRED_IDS[PAIRED.index(c)] for c in GRADCHECK])
+def test_gradcheck(name, params, disjoint):
+    fn = BOX[name][0]
+    pred, target = random_pairs(30, 8, torch.float64, disjoint)
+    pred.requires_grad_()
+    assert torch.autograd.gradcheck(lambda p: fn(p, target, **params), (pred,))
+
+
+def test_wiou_gradcheck_on_nested_pairs():
+    pred, target = random_pairs(30, 8, torch.float64)
+    target = torch.cat([pred[:, :2], pred[:, 2:] * 1.5 + 1], 1)  # a target around each prediction
+    target[:, :2] += (torch.rand(30, 2, dtype=torch.float64) - 0.5) * 0.2
+    pred.requires_grad_()
+    assert torch.autograd.gradcheck(lambda p: wiou_loss(p, target), (pred,))
+
+
+@pytest.mark.parametrize("name,params", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", list(DEGENERATE_PAIRS))
+def test_degenerate_pairs_finite(name, params, dtype, case):
+    p, t = DEGENERATE_PAIRS[case]
+    pred = torch.tensor([p], dtype=dtype, requires_grad=True)
+    target = torch.tensor([t], dtype=dtype)
+    loss = BOX[name][0](pred, target, **params)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(pred.grad).all()
+    assert (loss >= 0).all()
+
+
+@pytest.mark.parametrize("name,params", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_identical_boxes_give_zero(name, params, dtype):
+    boxes = torch.tensor([DEGENERATE_PAIRS[c][0] for c in ("identical", "huge, identical")], dtype=dtype)
+    pred = boxes.clone().requires_grad_()
+    loss = BOX[name][0](pred, boxes, **params)
+    loss.sum().backward()
+    torch.testing.assert_close(loss, torch.zeros(2, dtype=dtype), atol=1e-6, rtol=0)
+    assert torch.isfinite(pred.grad).all()
+
+
+@pytest.mark.parametrize("name,params", [c for c in CASES if c[0] != "nwd"],
+                         ids=[i for c, i in zip(CASES, IDS) if c[0] != "nwd"])
+@pytest.mark.parametrize("case", ["same centre, other size", "disjoint far apart", "touching", "huge coordinates",
+                                  "huge, disjoint", "zero width", "zero height"])
+def test_degenerate_pairs_match_references(name, params, case):
+    fn, ref, _ = BOX[name]
+    p, t = DEGENERATE_PAIRS[case]
+    pred, target = torch.tensor([p], dtype=torch.float64), torch.tensor([t], dtype=torch.float64)
+    torch.testing.assert_close(fn(pred, target, **params), ref(pred, target, **params), atol=1e-6, rtol=1e-6)
+
+
+def _yolox_iou_loss():
+    """YOLOX's own IoU loss, 1 - IoU ** 2: Megvii's IOUloss or pixeltable-yolox's IouLoss."""
+    losses = importlib.import_module("yolox.models.losses")
+    return getattr(losses, "IOUloss", None) or getattr(losses, "IouLoss")
+
+
+@pytest.mark.parametrize("disjoint", [False, True])
+def test_alpha_2_is_yoloxs_iou_loss(disjoint):
+    pred, target = random_pairs(3000, 1, torch.float64, disjoint)
+    pred[:50, 2:] = 0  # zero-size predictions and identical pairs mixed in
+    pred[50:100] = target[50:100]
+    ours, ours_grad = _grad(lambda p, t: alpha_iou_loss(p, t, alpha=2), pred, target)
+    theirs, their_grad = _grad(_yolox_iou_loss()(reduction="none", loss_type="iou"), pred, target)
+    # the same formula; the guards differ (1e-7 and YOLOX's 1e-16 in the union): ~1e-7 / area
+    torch.testing.assert_close(ours, theirs, atol=1e-8, rtol=1e-7)
+    torch.testing.assert_close(ours_grad, their_grad, atol=1e-9, rtol=1e-6)
+    assert bool((theirs[100:] == 1).all()) == disjoint
+
+
+def test_alpha_iou_up_weights_high_iou_boxes():
+    pred, target = random_pairs(500, 2, torch.float64)
+    iou = 1 - alpha_iou_loss(pred, target, alpha=1)
+    good, poor = iou > 0.6, iou < 0.5
+    assert good.sum() > 10 and poor.sum() > 10
+    _, g1 = _grad(lambda p, t: alpha_iou_loss(p, t, alpha=1), pred, target)
+    _, g3 = _grad(lambda p, t: alpha_iou_loss(p, t, alpha=3), pred, target)
+    ratio = g3.norm(dim=1) / g1.norm(dim=1)  # 3 IoU ** 2: above 1 for IoU > 0.58, below under it
+    assert (ratio[good] > 1.08).all() and (ratio[poor] < 0.75).all()
+
+
+def test_wiou_detaches_the_enclosing_box_only():
+    pred, target = random_pairs(300, 3, torch.float64)
+    _, ours = _grad(wiou_loss, pred, target)
+
+    def attached(p, t):  # the same formula with the enclosing box left in the graph
+        from references import geometry
+        iou, cw, ch, rho2 = geometry(p, t)
+        return torch.exp(rho2 / (cw**2 + ch**2)) * (1 - iou)
+
+    _, full = _grad(attached, pred, target)
+    assert (ours - full).abs().max() > 1e-4
+
+
+def test_mpdiou_reads_the_input_size():
+    pred, target = random_pairs(100, 4, torch.float64, disjoint=True)
+    small, large = mpdiou_loss(pred, target, (320, 320)), mpdiou_loss(pred, target, (640, 640))
+    # IoU 0: 1 + corners / (w^2 + h^2), so doubling the size quarters the penalty
+    torch.testing.assert_close(large - 1, (small - 1) / 4)
+
+
+def test_shape_iou_scale_0_is_diou_plus_the_shape_cost():
+    from references import reference_diou
+    pred, target = random_pairs(200, 5, torch.float64)
+    omega = (pred[:, 2:] - target[:, 2:]).abs() / torch.max(pred[:, 2:], target[:, 2:])
+    expected = reference_diou(pred, target) + 0.5 * (1 - torch.exp(-omega)).pow(4).sum(1)
+    torch.testing.assert_close(shape_iou_loss(pred, target, scale=0), expected)
+
+
+def test_nwd_is_smooth_where_iou_is_not():
+    # tiny boxes a few pixels apart, overlapping or not: IoU losses sit at 1, NWD still orders them
+    target = torch.tensor([[100.0, 100, 4, 4]] * 3, dtype=torch.float64)
+    pred = torch.tensor([[104.5, 100, 4, 4], [108.0, 100, 4, 4], [120.0, 100, 4, 4]], dtype=torch.float64)
+    loss = nwd_loss(pred, target, constant=12.8)
+    assert (alpha_iou_loss(pred, target, alpha=1) == 1).all()
+    assert loss[0] < loss[1] < loss[2] < 1
+
+
+# ---- shapes, reductions, dtypes, errors, declarations ------------------------------------------
+
+@pytest.mark.parametrize("name,params", CASES, ids=IDS)
+def test_shapes_and_reductions(name, params):
+    fn = BOX[name][0]
+    pred, target = random_pairs(24, 9, torch.float32)
+    flat = fn(pred, target, **params)
+    assert flat.shape == (24,)
+    batched = fn(pred.reshape(2, 3, 4, 4), target.reshape(2, 3, 4, 4), **params)
+    assert batched.shape == (2, 3, 4) and torch.equal(batched.reshape(-1), flat)
+    torch.testing.assert_close(fn(pred, target, **params, reduction="sum"), flat.sum())
+    torch.testing.assert_close(fn(pred, target, **params, reduction="mean"), flat.mean())
+    empty = torch.zeros(0, 4, requires_grad=True)
+    total = fn(empty, torch.zeros(0, 4), **params, reduction="sum")
+    total.backward()
+    assert total.item() == 0 and empty.grad.shape == (0, 4)
+
+
+@pytest.mark.parametrize("name,params", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_boxes_compute_in_float32(name, params, dtype):
+    fn = BOX[name][0]
+    pred, target = random_pairs(200, 6, torch.float32)
+    half = pred.to(dtype).requires_grad_()
+    loss = fn(half, target.to(dtype), **params)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, fn(pred.to(dtype).float(), target.to(dtype).float(), **params), atol=0, rtol=0)
+    loss.sum().backward()
+    assert half.grad.dtype == dtype and torch.isfinite(half.grad).all()
+
+
+BAD = [
+    (lambda: alpha_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), alpha=0), "alpha_iou alpha must be a finite number > 0, got 0"),
+    (lambda: alpha_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), alpha=float("nan")), "alpha_iou alpha"),
+    (lambda: AlphaIoULoss(alpha="3"), "alpha_iou alpha must be .*got '3'"),
+    (lambda: WIoUv3Loss(alpha=-1.0), "wiou_v3 alpha"),
+    (lambda: WIoUv3Loss(delta=0), "wiou_v3 delta"),
+    (lambda: WIoUv3Loss(momentum=0), r"wiou_v3 momentum must be in \(0, 1\], got 0"),
+    (lambda: WIoUv3Loss(momentum=1.5), "wiou_v3 momentum"),
+    (lambda: wiou_v3_loss(torch.zeros(3, 4), torch.zeros(3, 4), 0.5, delta=-2), "wiou_v3 delta"),
+    (lambda: mpdiou_loss(torch.zeros(3, 4), torch.zeros(3, 4), None), "mpdiou needs the training input size"),
+    (lambda: mpdiou_loss(torch.zeros(3, 4), torch.zeros(3, 4), (0, 640)), r"input_size must be \(height, width\)"),
+    (lambda: mpdiou_loss(torch.zeros(3, 4), torch.zeros(3, 4), 640), r"input_size .*got 640"),
+    (lambda: MPDIoULoss()(torch.zeros(3, 4), torch.zeros(3, 4), input_size=None), "mpdiou loss needs the batch.s input_size"),
+    (lambda: ShapeIoULoss(scale=-1), "shape_iou scale must be a finite number >= 0, got -1"),
+    (lambda: NWDLoss(constant=0), "nwd constant must be a finite number > 0, got 0"),
+    (lambda: nwd_loss(torch.zeros(3, 4), torch.zeros(3, 4), constant=float("inf")), "nwd constant"),
+    (lambda: wiou_loss(torch.zeros(3, 4), torch.zeros(4, 4)), r"wiou loss needs .*same shape.*\(3, 4\).*\(4, 4\)"),
+    (lambda: nwd_loss(torch.zeros(3, 5), torch.zeros(3, 5)), r"\(\.\.\., 4\)"),
+    (lambda: shape_iou_loss(torch.zeros(3, 4, dtype=torch.long), torch.zeros(3, 4)), "floating-point"),
+    (lambda: alpha_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), reduction="avg"), "reduction"),
+]
+
+
+@pytest.mark.parametrize("call,pattern", BAD)
+def test_bad_arguments_one_line(call, pattern):
+    with pytest.raises(ValueError, match=pattern) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+MODULES = {"alpha_iou": AlphaIoULoss, "wiou": WIoULoss, "wiou_v3": WIoUv3Loss, "mpdiou": MPDIoULoss,
+           "shape_iou": ShapeIoULoss, "nwd": NWDLoss}
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_declared_and_registered(name):
+    cls = MODULES[name]
+    assert LOSSES[name] is cls and issubclass(cls, KitLoss)
+    assert cls.branches == ("box",)
+    assert cls.iou_based == (name != "nwd")
+    for param in cls.params.values():
+        assert param.allows(param.default) and param.doc
+    assert cls().state_dict() == {}  # no buffers: a head carrying it keeps YOLOX's state dict
+
+
+@pytest.mark.parametrize("name,params", [c for c in CASES if c[0] not in ("wiou_v3", "mpdiou")],
+                         ids=[i for c, i in zip(CASES, IDS) if c[0] not in ("wiou_v3", "mpdiou")])
+def test_module_is_the_function(name, params):
+    pred, target = random_pairs(40, 10, torch.float32)
+    module = MODULES[name](**params)
+    assert torch.equal(module(pred, target), BOX[name][0](pred, target, **params))
+    for key, value in params.items():
+        assert f"{key}={value}" in repr(module)
+
+
+def test_mpdiou_module_takes_the_input_size_by_keyword():
+    pred, target = random_pairs(40, 11, torch.float32)
+    assert MPDIoULoss.needs == ("input_size",)
+    assert torch.equal(MPDIoULoss()(pred, target, input_size=SIZE), mpdiou_loss(pred, target, SIZE))

@@ -1,0 +1,53 @@
+"""What the newer box losses (alpha_iou, wiou, mpdiou, shape_iou, nwd) share: the checks of their
+input and the geometry of matched pairs of ``(cx, cy, w, h)`` boxes, computed once.
+
+Needs only torch.
+"""
+
+import torch
+
+from ._common import check_reduction, compute_dtype
+
+# The guard of every division, as iou.py's guarded kinds and torchvision's box losses use it: it
+# keeps loss and gradient finite for zero-size boxes at the cost of ~EPS / area in the value.
+EPS = 1e-7
+
+
+def box_inputs(loss_name, pred, target, reduction):
+    """Check ``(..., 4)`` boxes and the reduction; return both as ``(N, 4)`` in the compute dtype
+    (float16/bfloat16 in float32: a box area in pixels overflows float16) and the shape of the
+    loss, ``pred.shape[:-1]``."""
+    check_reduction(reduction)
+    if pred.shape != target.shape or pred.shape[-1:] != (4,):
+        raise ValueError(f"{loss_name} needs pred and target of the same shape (..., 4), got "
+                         f"{tuple(pred.shape)} and {tuple(target.shape)}")
+    if not pred.is_floating_point():
+        raise ValueError(f"{loss_name} needs floating-point boxes, got dtype {pred.dtype}")
+    dtype = compute_dtype(pred)
+    return pred.reshape(-1, 4).to(dtype), target.reshape(-1, 4).to(dtype), pred.shape[:-1]
+
+
+class PairGeometry:
+    """The geometry of N matched pairs, x and y side by side as contiguous ``(2, N)`` tensors (half
+    the operations of one coordinate at a time, as iou.py does):
+
+    ``p_centre, p_size, t_centre, t_size``; corners ``p_lo, p_hi, t_lo, t_hi``; ``offset``
+    (pred centre - target centre); ``enclosing`` (width and height of the smallest box holding
+    both); and ``iou`` (N,), guarded by EPS: two zero-size boxes have IoU 0, not 0 / 0.
+    """
+
+    def __init__(self, pred, target):
+        pred, target = pred.t().contiguous(), target.t().contiguous()
+        self.p_centre, self.p_size, self.t_centre, self.t_size = pred[:2], pred[2:], target[:2], target[2:]
+        p_half, t_half = self.p_size / 2, self.t_size / 2
+        self.p_lo, self.p_hi = self.p_centre - p_half, self.p_centre + p_half
+        self.t_lo, self.t_hi = self.t_centre - t_half, self.t_centre + t_half
+        inter_wh = (torch.min(self.p_hi, self.t_hi) - torch.max(self.p_lo, self.t_lo)).clamp_(min=0)
+        inter = inter_wh[0] * inter_wh[1]
+        union = self.p_size[0] * self.p_size[1] + self.t_size[0] * self.t_size[1] - inter
+        self.iou = inter / (union + EPS)
+        self.offset = self.p_centre - self.t_centre
+
+    @property
+    def enclosing(self):
+        return torch.max(self.p_hi, self.t_hi) - torch.min(self.p_lo, self.t_lo)

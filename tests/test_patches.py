@@ -172,77 +172,7 @@ def test_not_a_yolox_tree(tmp_path):
     assert len(package.stderr.splitlines()) == 1
 
 
-HEAD_LOSSES = """
-import sys, torch
-import yolox
-assert yolox.__file__.startswith(sys.argv[1]), yolox.__file__
-from yolox.models import YOLOXHead
-
-data = torch.load(sys.argv[2])
-kit = data["kit"]
-
-def losses(head):
-    head.load_state_dict(data["state"])
-    head.train()
-    out = head(data["feats"], data["labels"], data["imgs"])
-    out[0].backward()
-    grads = [p.grad for p in head.parameters()]
-    return [torch.as_tensor(v).detach() for v in out] + grads
-
-result = {}
-if sys.argv[4] == "patched":
-    from yolox.models.loss_kit.kit import LossKit
-    default = YOLOXHead(3, 0.25)
-    chosen = YOLOXHead(3, 0.25)
-    chosen.set_loss_kit(LossKit(**kit))
-    from yolox_focal import FocalYOLOXHead, yolox_settings  # the package route in the patched tree
-    result["package_kit"] = losses(FocalYOLOXHead(3, 0.25, **kit))
-    result["package_yolox"] = losses(FocalYOLOXHead(3, 0.25, **yolox_settings()))
-    result["package_converted"] = losses(FocalYOLOXHead.convert(YOLOXHead(3, 0.25), **kit))
-else:
-    from yolox_focal import FocalYOLOXHead
-    default = YOLOXHead(3, 0.25)
-    chosen = FocalYOLOXHead(3, 0.25, **kit)
-result.update(default=losses(default), kit=losses(chosen))
-torch.save(result, sys.argv[3])
-"""
-
-
-def head_losses(tree, data, mode):
-    out = data.parent / f"{mode}.pt"
-    subprocess.run([sys.executable, "-c", HEAD_LOSSES, str(tree), str(data), str(out), mode],
-                   check=True, cwd=data.parent, env=dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{REPO}"))
-    return torch.load(out)
-
-
-def test_patched_head_gives_the_packages_losses(source, tmp_path):
-    """A kit changing every branch: the patched YOLOXHead equals FocalYOLOXHead; default: it equals
-    the unpatched head (losses and gradients, bit for bit), each computed in its own tree in a
-    subprocess."""
-    pristine = copy_yolox(source, tmp_path / "pristine")
-    patched = copy_yolox(source, tmp_path / "patched")
-    assert tool("apply", patched).returncode == 0
-    torch.manual_seed(0)
-    stock = YOLOXHead(3, 0.25)
-    stock.initialize_biases(1e-2)
-    feats, labels, imgs = head_inputs(3)
-    torch.save({"state": stock.state_dict(), "feats": feats, "labels": labels, "imgs": imgs,
-                "kit": KIT}, tmp_path / "in.pt")
-    ours = head_losses(patched, tmp_path / "in.pt", "patched")
-    package = head_losses(pristine, tmp_path / "in.pt", "reference")
-    for name in ("default", "kit"):
-        assert len(ours[name]) == len(package[name]) > 6
-        for got, expected in zip(ours[name], package[name]):
-            assert torch.equal(got, expected), name
-    for branch in (1, 2, 3):  # loss_iou, loss_obj, loss_cls: each differs from YOLOX's
-        assert not torch.equal(ours["kit"][branch], ours["default"][branch])
-    # The package's head also works in the patched tree, through the patched head's hook.
-    for name, expected in (("package_kit", "kit"), ("package_converted", "kit"), ("package_yolox", "default")):
-        for got, want in zip(ours[name], package[expected]):
-            assert torch.equal(got, want), name
-
-
-# ---------------------------------------------------------------- every loss, both routes
+# ---------------------------------------------------------------- the losses by both routes
 
 BRANCH_INPUTS = {  # what YOLOXHead's get_losses hands each branch: logits and targets, or boxes
     "obj": lambda g: (torch.randn(40, 1, generator=g) * 3, (torch.rand(40, 1, generator=g) > 0.7).float()),
@@ -250,6 +180,7 @@ BRANCH_INPUTS = {  # what YOLOXHead's get_losses hands each branch: logits and t
                       torch.rand(12, 3, generator=g) * (torch.rand(12, 3, generator=g) > 0.6)),
     "box": lambda g: (torch.rand(12, 4, generator=g) * 30 + 2, torch.rand(12, 4, generator=g) * 30 + 2),
 }
+LOSS_CHOICES = [s for s in SETTINGS if s.name.endswith("_loss") and getattr(s, "choices", None)]
 
 
 def branch_loss(settings, branch):
@@ -271,37 +202,47 @@ def other_values(setting):
 
 
 def kits_for_every_loss():
-    """{label: settings}: for each loss a branch can be given (every value of obj_loss, cls_loss and
-    box_loss), the settings choosing it with every setting that changes that loss at a value other
-    than YOLOX's. Which settings change it is found by computing it, so the list follows the kit."""
-    choices = [s for s in SETTINGS if s.name.endswith("_loss") and getattr(s, "choices", None)]
-    others = [s for s in SETTINGS if s not in choices]
-    kits = {}
-    for choice in choices:
-        branch = choice.name[:-len("_loss")]
-        for loss in choice.choices:
-            settings = dict(yolox_settings(), **{choice.name: loss})
-            reference = branch_loss(settings, branch)
-            for setting in others:
-                for value in other_values(setting):
-                    try:
-                        changed = branch_loss(dict(settings, **{setting.name: value}), branch)
-                    except ValueError:  # out of this setting's range, or not with the others chosen
+    """{"obj_loss=focal": settings, ...}: for each loss a branch can be given (every value of
+    obj_loss, cls_loss and box_loss), every setting with each setting that changes that loss at a
+    value other than YOLOX's. Which settings change it is found by computing it, so the list follows
+    the kit as losses and parameters are added."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: more threads only contend
+    try:
+        kits = {}
+        for choice in LOSS_CHOICES:
+            branch = choice.name[:-len("_loss")]
+            for loss in choice.choices:
+                settings = dict(yolox_settings(), **{choice.name: loss})
+                reference = branch_loss(settings, branch)
+                for setting in SETTINGS:
+                    if setting in LOSS_CHOICES:
                         continue
-                    if not torch.equal(changed, reference):
-                        settings[setting.name], reference = value, changed
-                    break
-            kits[f"{choice.name}={loss}"] = settings
-    return kits
+                    for value in other_values(setting):
+                        try:
+                            changed = branch_loss(dict(settings, **{setting.name: value}), branch)
+                        except ValueError:  # out of this setting's range, or not with the others chosen
+                            continue
+                        if not torch.equal(changed, reference):
+                            settings[setting.name], reference = value, changed
+                        break
+                kits[f"{choice.name}={loss}"] = settings
+        return kits
+    finally:
+        torch.set_num_threads(threads)
 
 
-EVERY_LOSS = """
+ROUTES = """
 import sys, torch
 import yolox
 assert yolox.__file__.startswith(sys.argv[1]), yolox.__file__
+torch.set_num_threads(1)  # tiny tensors: more threads only contend
 from torch import nn
+from yolox.models import YOLOXHead
+from yolox_focal import FocalYOLOXHead
 
 data = torch.load(sys.argv[2])
+patched = sys.argv[4] == "patched"
 
 def losses(head):
     for m in head.modules():  # as YOLOX's Exp.get_model sets them
@@ -313,69 +254,93 @@ def losses(head):
     out[0].backward()
     return [torch.as_tensor(v).detach() for v in out] + [p.grad for p in head.parameters()]
 
-from yolox_focal import FocalYOLOXHead
-
-result = {}
+result = {("stock", "YOLOXHead"): losses(YOLOXHead(3, 0.25))}  # in the patched tree: the patched head
 for label, settings in data["kits"].items():
-    if sys.argv[4] == "patched":  # the exp's route: the settings as command-line options
+    result[label, "package"] = losses(FocalYOLOXHead(3, 0.25, **settings))
+    if patched:
         from yolox.exp import Exp
 
-        exp = Exp()
+        exp = Exp()  # the exp's route: the settings as command-line options, YOLOX's merge
         exp.num_classes, exp.depth, exp.width = 3, 0.33, 0.25
         exp.merge([str(v) for item in settings.items() for v in item])
         result[label, "exp"] = losses(exp.get_model().head)
-    result[label, "package"] = losses(FocalYOLOXHead(3, 0.25, **settings))
+        result[label, "converted"] = losses(FocalYOLOXHead.convert(YOLOXHead(3, 0.25), **settings))
 torch.save(result, sys.argv[3])
 """
 
 
-def test_every_loss_is_the_same_by_both_routes(source, tmp_path):
-    """For every loss of every branch, with its parameters changed from YOLOX's: an exp of the
-    patched tree given the settings on its command line (YOLOX's merge) trains with the losses and
-    gradients of the package's FocalYOLOXHead on the unpatched tree, and of FocalYOLOXHead in the
-    patched tree; bit for bit."""
-    kits = kits_for_every_loss()
-    for choice in (s for s in SETTINGS if s.name.endswith("_loss") and getattr(s, "choices", None)):
-        assert {f"{choice.name}={loss}" for loss in choice.choices} <= set(kits)
+@pytest.fixture(scope="module", params=list(SOURCES))
+def routes(request, tmp_path_factory):
+    """(kits, {"patched"|"reference": {(kit label, route): [losses..., gradients...]}}): every kit
+    of kits_for_every_loss, "yolox" (no setting changed) and "every branch" (a change on each),
+    computed by a head in a patched tree and in an unpatched one, each in its own subprocess from
+    the same weights and inputs."""
+    source, work = SOURCES[request.param], tmp_path_factory.mktemp(request.param)
     yolox = yolox_settings()
-    assert all(any(v != yolox[k] for k, v in settings.items() if not k.endswith("_loss"))
-               for settings in kits.values())  # each with a parameter other than YOLOX's
-    pristine = copy_yolox(source, tmp_path / "pristine")
-    patched = copy_yolox(source, tmp_path / "patched")
+    kits = dict(kits_for_every_loss(), yolox=yolox, **{"every branch": dict(yolox, **KIT)})
+    pristine = copy_yolox(source, work / "pristine")
+    patched = copy_yolox(source, work / "patched")
     assert tool("apply", patched).returncode == 0
     torch.manual_seed(0)
     stock = YOLOXHead(3, 0.25)
     stock.initialize_biases(1e-2)
-    feats, labels, imgs = head_inputs(3)
-    torch.save({"state": stock.state_dict(), "feats": feats, "labels": labels, "imgs": imgs,
-                "kits": dict(kits, yolox=yolox)},
-               tmp_path / "in.pt")
+    feats, labels, imgs = head_inputs(3, batch=2, gts_per_image=(3, 5))
+    torch.save({"state": stock.state_dict(), "feats": feats, "labels": labels, "imgs": imgs, "kits": kits},
+               work / "in.pt")
     results = {}
     for tree, mode in ((patched, "patched"), (pristine, "reference")):
-        subprocess.run([sys.executable, "-c", EVERY_LOSS, str(tree), str(tmp_path / "in.pt"),
-                        str(tmp_path / f"{mode}.pt"), mode],
-                       check=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{REPO}"))
-        results[mode] = torch.load(tmp_path / f"{mode}.pt")
-    for label in [*kits, "yolox"]:
-        expected = results["reference"][label, "package"]
-        assert len(expected) > 6
-        for route in ("exp", "package"):
-            got = results["patched"][label, route]
-            assert len(got) == len(expected)
-            for a, b in zip(got, expected):
-                assert torch.equal(a, b), (label, route)
-    # and the settings reach the losses: each changes its branch's loss from YOLOX's
-    for label in kits:
-        branch = label.split("_loss=")[0]
-        index = {"box": 1, "obj": 2, "cls": 3}[branch]  # YOLOXHead's (loss, iou, obj, cls, l1, fg share)
+        subprocess.run([sys.executable, "-c", ROUTES, str(tree), str(work / "in.pt"), str(work / f"{mode}.pt"), mode],
+                       check=True, cwd=work, env=dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{REPO}"))
+        results[mode] = torch.load(work / f"{mode}.pt")
+    return kits, results
+
+
+def assert_same(got, expected, label):
+    assert len(got) == len(expected) > 6, label  # 6 loss outputs, then one gradient per parameter
+    for a, b in zip(got, expected):
+        assert torch.equal(a, b), label
+
+
+def test_patched_head_is_yolox_by_default_and_the_packages_otherwise(routes):
+    """With no setting changed the patched YOLOXHead is the unpatched one, losses and gradients bit
+    for bit; with a change on every branch, by the exp, set on the patched head by FocalYOLOXHead
+    or by FocalYOLOXHead.convert, it is the package's FocalYOLOXHead on the unpatched tree."""
+    _, results = routes
+    ours, package = results["patched"], results["reference"]
+    assert_same(ours["stock", "YOLOXHead"], package["stock", "YOLOXHead"], "default")
+    for route in ("exp", "package", "converted"):
+        assert_same(ours["yolox", route], package["stock", "YOLOXHead"], ("yolox", route))
+        assert_same(ours["every branch", route], package["every branch", "package"], ("every branch", route))
+    for branch in (1, 2, 3):  # loss_iou, loss_obj, loss_cls: each differs from YOLOX's
+        assert not torch.equal(ours["every branch", "exp"][branch], ours["stock", "YOLOXHead"][branch])
+
+
+def test_every_loss_is_the_same_by_both_routes(routes):
+    """For every loss of every branch, with its parameters changed from YOLOX's: an exp of the
+    patched tree given the settings on its command line trains with the losses and gradients of the
+    package's FocalYOLOXHead on the unpatched tree (and FocalYOLOXHead in the patched tree does too),
+    bit for bit."""
+    kits, results = routes
+    for choice in LOSS_CHOICES:
+        assert {f"{choice.name}={loss}" for loss in choice.choices} <= set(kits)
+    yolox = yolox_settings()
+    every = {label: settings for label, settings in kits.items() if "_loss=" in label}
+    for label, settings in every.items():  # each with a parameter other than YOLOX's
+        assert any(v != yolox[k] for k, v in settings.items() if k not in label), label
+    for label in every:
+        for route in ("exp", "package", "converted"):
+            assert_same(results["patched"][label, route], results["reference"][label, "package"], (label, route))
+        # the settings reach the losses: each changes its branch's loss from YOLOX's
+        index = {"box": 1, "obj": 2, "cls": 3}[label.split("_loss=")[0]]  # (loss, iou, obj, cls, l1, fg)
         assert not torch.equal(results["reference"][label, "package"][index],
-                               results["reference"]["yolox", "package"][index]), label
+                               results["reference"]["stock", "YOLOXHead"][index]), label
 
 
 EXPS = """
 import json, sys, torch
 import yolox
 assert yolox.__file__.startswith(sys.argv[1]), yolox.__file__
+torch.set_num_threads(1)  # tiny tensors: more threads only contend
 from yolox.exp import get_exp
 from yolox.models.loss_kit import exp_hook
 from yolox.models.loss_kit.kit import LossKit

@@ -29,8 +29,8 @@ LOSS_KIT = "yolox/models/loss_kit"
 LOSS_CORE = REPO / "yolox_focal" / "losses"
 EXAMPLE_EXP = "exps/example/focal/yolox_s_focal.py"
 # a change on every branch
-KIT = dict(obj_loss="focal", focal_gamma=2.0, focal_alpha=0.3, obj_loss_weight=2.0, cls_loss="varifocal",
-           cls_label_smoothing=0.1, box_loss="siou", box_loss_weight=1.5)
+KIT = dict(obj_loss="focal", obj_loss_weight=2.0, cls_loss="varifocal", cls_label_smoothing=0.1, box_loss="siou",
+           box_loss_weight=1.5)
 
 
 def tool(*args):
@@ -369,6 +369,7 @@ example = get_exp(sys.argv[1] + "/exps/example/focal/yolox_s_focal.py", None)
 example.merge(["focal_gamma", "2.0", "focal_alpha", "None", "obj_loss_weight", "3", "cls_loss", "qfocal",
                "box_loss", "giou", "obj_qfocal_alpha", "0.4", "max_epoch", "7"])
 report["example"] = settings(example)
+report["example_alias"] = example.focal_gamma
 report["max_epoch"] = example.max_epoch  # YOLOX's own merge still takes the other options
 model = example.get_model()
 imgs = torch.rand(2, 3, 64, 64)
@@ -406,8 +407,11 @@ def test_exps_in_the_patched_tree_choose_each_branchs_loss(source, tmp_path):
                             cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tree)))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.splitlines()[-1])
-    assert report["example"] == [{"obj_loss": "focal", "focal_gamma": 2.0, "focal_alpha": None, "obj_loss_weight": 3.0,
-                                  "obj_qfocal_alpha": 0.4, "cls_loss": "qfocal", "box_loss": "giou"}, True, False]
+    name = {key: s.name for s in SETTINGS for key in (s.name, *getattr(s, "aliases", ()))}  # focal_gamma's name
+    example = {"obj_loss": "focal", "focal_gamma": 2.0, "focal_alpha": None, "obj_loss_weight": 3.0,
+               "obj_qfocal_alpha": 0.4, "cls_loss": "qfocal", "box_loss": "giou"}
+    assert report["example"] == [{name[k]: v for k, v in example.items()}, True, False]
+    assert report["example_alias"] == 2.0  # an exp reads a setting by the name it was given
     assert report["max_epoch"] == 7
     assert report["default"] == [{}, True, True]
     assert report["nano"] == [{"obj_loss": "focal"}, True, False]

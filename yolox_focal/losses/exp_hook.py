@@ -21,9 +21,18 @@ __all__ = ["add_loss_settings", "loss_settings", "merge_loss_settings", "give_he
 
 
 def add_loss_settings(exp):
-    """Give ``exp`` one attribute per loss setting, at the value that reproduces YOLOX's losses."""
-    for name, value in yolox_settings().items():
-        setattr(exp, name, value)
+    """Give ``exp`` one attribute per loss setting, at the value that reproduces YOLOX's losses;
+    a setting's older names (its ``aliases``) read and write that attribute."""
+    for setting in SETTINGS:
+        setattr(exp, setting.name, setting.yolox)
+        for alias in getattr(setting, "aliases", ()):
+            if not isinstance(getattr(type(exp), alias, None), property):
+                setattr(type(exp), alias, _alias_of(setting.name))
+
+
+def _alias_of(name):
+    return property(lambda exp: getattr(exp, name), lambda exp, value: setattr(exp, name, value),
+                    doc=f"the same setting as {name}")
 
 
 def loss_settings(exp):
@@ -38,7 +47,7 @@ def merge_loss_settings(exp, cfg_list):
     ``ValueError`` now, not when the model is built. Returns the other pairs, for YOLOX's ``merge``."""
     if len(cfg_list) % 2:
         return cfg_list  # YOLOX's merge says that pairs are expected
-    names = {setting.name for setting in SETTINGS}
+    names = {name for setting in SETTINGS for name in (setting.name, *getattr(setting, "aliases", ()))}
     rest = []
     for key, value in zip(cfg_list[0::2], cfg_list[1::2]):
         if key in names:

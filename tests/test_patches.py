@@ -416,7 +416,7 @@ def test_exps_in_the_patched_tree_choose_each_branchs_loss(source, tmp_path):
     assert report["default"] == [{}, True, True]
     assert report["nano"] == [{"obj_loss": "focal"}, True, False]
     assert report["nano_depthwise"]
-    assert report["bad"] == "focal_gamma must be a finite number >= 0, got -1.0"
+    assert report["bad"] == f"{name['focal_gamma']} must be a finite number >= 0, got -1.0"
     assert report["bad_merge"].startswith("cls_loss ") and "'focall'" in report["bad_merge"]
     assert report["grads_finite"] and report["losses"]["conf_loss"] > 0
     assert all(v == v for v in report["losses"].values())  # no NaN

@@ -5,8 +5,9 @@
 
 The series copies the package's loss core, every ``*.py`` of ``yolox_focal/losses/`` unchanged,
 into the YOLOX tree as the package ``yolox/models/loss_kit/`` (its modules import only torch and
-each other, relatively, so they run there as they are), and ``patches/added/`` (files the series
-adds as they are: the example exp). The head and exp edits are a few lines each, inserted at lines
+each other, relatively, so they run there as they are; the generator refuses one that imports
+``yolox_focal`` or reaches out of ``losses/``), and adds the files of ``patches/added/`` as they are
+(the example exp). The head and exp edits are a few lines each, inserted at lines
 that read the same in the PyPI 0.3.0 release and GitHub main: the head computes its losses with a
 ``LossKit`` (``losses/kit.py``); the exp calls ``losses/exp_hook.py``, whose functions do the work.
 
@@ -16,6 +17,7 @@ patches differ from what would be generated.
 """
 
 import argparse
+import ast
 import os
 import re
 import shutil
@@ -46,6 +48,25 @@ def copied(source_dir, dest_dir, pattern="*"):
     if not files:
         raise GenerateError(f"no files to copy in {source_dir}")
     return {(Path(dest_dir) / p.relative_to(source_dir)).as_posix(): p.read_bytes() for p in files}
+
+
+def loss_core():
+    """The loss core's modules, as the series adds them; each must run inside the YOLOX tree, so it
+    may import neither ``yolox_focal`` nor, relatively, anything above ``losses/``."""
+    files = copied(LOSS_CORE, LOSS_KIT, "*.py")
+    for name, source in files.items():
+        module = Path(name).relative_to(LOSS_KIT)
+        depth = len(module.parts) - 1  # 0 for losses/x.py: "from ." is the core, "from .." is not
+        for node in ast.walk(ast.parse(source, name)):
+            if isinstance(node, ast.ImportFrom):
+                outside = node.level > depth + 1 or not node.level and node.module.split(".")[0] == "yolox_focal"
+            else:
+                outside = isinstance(node, ast.Import) and any(a.name.split(".")[0] == "yolox_focal" for a in node.names)
+            if outside:
+                raise GenerateError(f"{LOSS_CORE.name}/{module.as_posix()}:{node.lineno}: imports from outside the "
+                                    "loss core, which the YOLOX tree does not have; import only torch and the "
+                                    "core's own modules (relatively)")
+    return files
 
 
 # ---------------------------------------------------------------- the head and exp edits
@@ -123,7 +144,7 @@ SERIES = [
      "yet, so behaviour is unchanged.\n\n"
      "The copy is made by yolox-focal's tools/make_patches.py, so both routes\n"
      "compute the same losses.",
-     lambda files: copied(LOSS_CORE, LOSS_KIT, "*.py")),
+     lambda files: loss_core()),
     ("head: compute the losses with a LossKit",
      "YOLOXHead computes loss_obj, loss_cls and loss_iou with self.loss_kit, a LossKit\n"
      "that defaults to YOLOX's own losses with the same values as before, so existing\n"

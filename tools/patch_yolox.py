@@ -216,8 +216,15 @@ def do_revert(tree, patches):
                          f"changed: {hunk_report(tree, patches, reverse=True)}", code=1)
     undo = patches[:k]
     _run_all_or_nothing(tree, undo, reverse=True)
-    for name in {f for p in undo for f in p.new_files}:  # folders the series created, now empty
-        folder = (tree.path / name).parent
+    removed = [tree.path / f for p in undo for f in p.new_files]
+    for module in removed:  # Python's caches of the removed modules (yolox/models/loss_kit's)
+        cache = module.parent / "__pycache__"
+        for compiled in cache.glob(f"{module.stem}.*.pyc") if module.suffix == ".py" else ():
+            compiled.unlink()
+        if cache.is_dir() and not any(cache.iterdir()):
+            cache.rmdir()
+    for module in removed:  # folders the series created, now empty
+        folder = module.parent
         while folder != tree.path and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
             folder = folder.parent

@@ -102,6 +102,8 @@ def _check_port_free(url):
     if not parsed.hostname or port is None:
         raise FixableError(f"--dist-url {url}: write it as tcp://HOST:PORT (e.g. tcp://127.0.0.1:29500)")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # as torch's TCPStore binds: a port left in TIME_WAIT by an earlier run is free to it
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("", port))
         except OSError as error:
@@ -126,6 +128,9 @@ def launch(main_func, args, main_args):
     # torch's join logs each process it stops ("Terminating process ... via signal SIGTERM"): the
     # line below names the cause instead.
     logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+    # and multiprocessing's resource tracker (its own process, started with this one's -W options)
+    # warns at exit of the semaphores a killed process leaves: noise after that line.
+    sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
     try:
         with _swapped(launch_module, "_distributed_worker", _cpu_worker):
             yolox_launch(main_func, processes, getattr(args, "num_machines", 1), machine_rank,
@@ -183,6 +188,7 @@ def _cpu_worker(local_rank, main_func, world_size, processes_per_machine, machin
         sys.exit(2)
     try:
         main_func(*args)
+        dist.destroy_process_group()
     except FixableError as error:
         if rank != 0:  # the same error on rank 0 (a diverged run, a bad flag) ends this process first
             time.sleep(_LOST_CONTACT_GRACE_S)
@@ -193,9 +199,6 @@ def _cpu_worker(local_rank, main_func, world_size, processes_per_machine, machin
             raise
         time.sleep(_LOST_CONTACT_GRACE_S)
         sys.exit(LOST_CONTACT)
-    finally:
-        with contextlib.suppress(Exception):
-            dist.destroy_process_group()
 
 
 def _first_line(error):

@@ -189,25 +189,25 @@ def test_two_process_evaluation_scores_the_whole_validation_set(trained, root):
     assert len(lines) == 12 and any(float(line.split()[1]) > 0 for line in table[2:])  # something detected
 
 
-def test_resume_continues_a_distributed_run(trained, root):
-    folder, _ = trained
-    succeeded(run(root, "train.py", "-d", "2", "-b", "4", "--resume", *exp_args(root, "two", max_epoch="2")))
-    log = (folder / "train_log.txt").read_text()
-    assert "epoch: 2/2, iter: 2/2" in log and "epoch: 1/2" not in log
-    assert [r["epoch"] for r in read_metrics(folder)] == [1, 2]
-    assert torch.load(folder / "latest_ckpt.pth", map_location="cpu", weights_only=True)["start_epoch"] == 2
+def two_machines(root, *args):
+    """The tool started twice, as machines 0 and 1 of one process each. They share this machine's
+    cores: one thread each, as -d 2 gives its processes."""
+    url = f"tcp://127.0.0.1:{free_port()}"
+    return [start(root, "train.py", "-b", "4", "--num_machines", "2", "--machine_rank", rank, "--dist-url", url,
+                  *args, env={"OMP_NUM_THREADS": "1"}) for rank in (0, 1)]
 
 
 @ONE_YOLOX
-def test_two_machines_of_one_process_each(root):
-    url = f"tcp://127.0.0.1:{free_port()}"
-    machines = [start(root, "train.py", "-b", "4", "--num_machines", "2", "--machine_rank", rank, "--dist-url", url,
-                      *exp_args(root, "machines")) for rank in (0, 1)]
+def test_two_machines_resume_the_two_process_run(trained, root):
+    folder, _ = trained
+    machines = two_machines(root, "--resume", *exp_args(root, "two", max_epoch="2"))
     first, second = (succeeded(finish(machine)) for machine in machines)
-    log = (root / "out" / "machines" / "train_log.txt").read_text()
-    assert "2 processes" in log and "epoch: 1/1, iter: 2/2" in log
     assert "best AP50:95" in first.stdout and second.stdout == ""  # rank 1 reports nothing
-    assert [r["epoch"] for r in read_metrics(root / "out" / "machines")] == [1]
+    log = (folder / "train_log.txt").read_text()
+    assert "resume training" in log and "epoch: 2/2, iter: 2/2" in log and "epoch: 1/2" not in log
+    assert log.count("Training start on the CPU (1 threads, 2 processes)") == 2  # the first run's and this one's
+    assert [r["epoch"] for r in read_metrics(folder)] == [1, 2]
+    assert torch.load(folder / "latest_ckpt.pth", map_location="cpu", weights_only=True)["start_epoch"] == 2
 
 
 def training_processes(launcher):
@@ -235,9 +235,7 @@ def test_a_killed_process_stops_the_run_with_one_line_naming_it(root):
 
 @ONE_YOLOX
 def test_a_killed_machine_stops_the_other_machine(root):
-    url = f"tcp://127.0.0.1:{free_port()}"
-    machines = [start(root, "train.py", "-b", "4", "--num_machines", "2", "--machine_rank", rank, "--dist-url", url,
-                      *exp_args(root, "killed_machine", max_epoch="300")) for rank in (0, 1)]
+    machines = two_machines(root, *exp_args(root, "killed_machine", max_epoch="300"))
     wait_for_training(machines[0], root / "out" / "killed_machine" / "train_log.txt")
     (worker,) = training_processes(machines[1])
     worker.kill()

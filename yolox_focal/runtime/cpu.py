@@ -27,7 +27,7 @@ import torch
 from loguru import logger
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
-from yolox.utils import ModelEMA, gather, get_model_info, get_rank, get_world_size, postprocess
+from yolox.utils import ModelEMA, get_model_info, get_rank, get_world_size, postprocess
 
 from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
 from .data_check import unreadable_image_in
@@ -65,9 +65,8 @@ def _infer(evaluator, model, convert):
 _CPU_NOISE = (
     (FutureWarning, r"`torch\.cuda\.amp\.(autocast|GradScaler)\(args\.\.\.\)` is deprecated"),
     (UserWarning, r"'pin_memory' argument is set as true but no accelerator is found"),
-    # distributed runs: YOLOX's gather serialises through ByteStorage; torch 2.14 renamed DDP's
-    # broadcast_buffers, whose False (buffers kept per process, as YOLOX asks) it still honours
-    (UserWarning, r"TypedStorage is deprecated"),
+    # distributed runs: torch 2.14 renamed DDP's broadcast_buffers, whose False (buffers kept per
+    # process, as YOLOX asks) it still honours
     (FutureWarning, r"`broadcast_buffers` is deprecated"),
 )
 _GPU_MEMORY = re.compile(r"(gpu )?mem: 0Mb, ")
@@ -179,12 +178,14 @@ class CPUVOCEvaluator(VOCEvaluator):
 
 def _gather_to_rank0(by_image, per_image, statistics):
     """Each process's detections (keyed by image) and timings, merged on rank 0 (the others get
-    empty dicts): YOLOX's gather to rank 0, over gloo, with each image kept once."""
+    empty dicts), each image kept once. What YOLOX's evaluators do with ``yolox.utils.gather``,
+    here with torch's ``gather_object``, which pickles without YOLOX's deprecated ByteStorage."""
     torch.distributed.reduce(statistics, dst=0)
-    by_image, per_image = gather(by_image, dst=0), gather(per_image, dst=0)
+    parts = [None] * get_world_size() if get_rank() == 0 else None
+    torch.distributed.gather_object((by_image, per_image), parts, dst=0)
     if get_rank() != 0:
         return {}, {}, statistics
-    return merge_gathered(by_image), merge_gathered(per_image), statistics
+    return merge_gathered(p[0] for p in parts), merge_gathered(p[1] for p in parts), statistics
 
 
 def to_cpu_evaluator(evaluator):

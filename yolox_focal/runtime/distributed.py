@@ -248,7 +248,7 @@ def all_reduce_norm(module):
 
 
 def merge_gathered(parts):
-    """One dict from the per-process dicts ``yolox.utils.gather`` brings to rank 0, the first
+    """One dict from the per-process dicts gathered to rank 0, the first
     process's entry kept for a key several hold.
 
     YOLOX's evaluation loader shards the validation set with torch's ``DistributedSampler``, which

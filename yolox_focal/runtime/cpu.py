@@ -378,6 +378,8 @@ class CPUTrainer(Trainer):
         self.evaluator.last_results = None
         self.save_ckpt(ckpt_name="latest")
         if (self.epoch + 1) % self.exp.eval_interval == 0:
+            # Where a loss that keeps state (running means) will be made equal on every process too
+            # (reduced as the norm statistics are), before it is evaluated and saved with the model.
             all_reduce_norm(self.model)
             if self.use_model_ema:
                 all_reduce_norm(self.ema_model.ema)

@@ -268,7 +268,8 @@ def launch_args(**kwargs):
 
 
 @pytest.mark.parametrize("kwargs, device, gpus, message", [
-    (dict(devices=2), "cuda", 1, "-d 2 asks for 2 GPUs but this machine has 1; use -d 1 or fewer, or --device cpu -d 2"),
+    (dict(devices=2), "cuda", 1,
+     "-d 2 asks for 2 GPUs but this machine has 1; use -d 1 or fewer, or --device cpu -d 2"),
     (dict(devices=0), "cpu", 0, "-d 0: give 1 or more processes per machine"),
     (dict(num_machines=2), "cpu", 0, "--num_machines 2 needs --dist-url tcp://HOST:PORT"),
     (dict(devices=3), "cpu", 0, "-b 8 does not split evenly over 3 processes"),
@@ -281,6 +282,7 @@ def test_settings_that_cannot_launch(kwargs, device, gpus, message):
 
 
 def test_settings_that_launch():
-    for kwargs in (dict(), dict(devices=2), dict(devices=2, num_machines=2, machine_rank=1, dist_url="tcp://10.0.0.1:1")):
-        check_launch(launch_args(**kwargs), "cpu", 0)  # machine 1 does not probe machine 0's port
+    machine_1 = dict(devices=2, num_machines=2, machine_rank=1, dist_url="tcp://10.0.0.1:1")
+    for kwargs in (dict(), dict(devices=2), machine_1):  # machine 1 does not probe machine 0's port
+        check_launch(launch_args(**kwargs), "cpu", 0)
     check_launch(launch_args(devices=2), "cuda", 2)

@@ -235,6 +235,15 @@ def _seed_worker(worker_id):
     np.random.seed(seed)
 
 
+class _DDP(DistributedDataParallel):
+    """DDP whose state dict is the model's, without DDP's ``module.`` prefix: YOLOX saves
+    ``self.model.state_dict()`` when the exp has no EMA, and its resume, eval and export load
+    checkpoints into the bare model."""
+
+    def state_dict(self, *args, **kwargs):
+        return self.module.state_dict(*args, **kwargs)
+
+
 class CPUTrainer(Trainer):
     """YOLOX's ``Trainer`` on the CPU, in float32, in one process or in each of a distributed run's."""
 
@@ -277,7 +286,7 @@ class CPUTrainer(Trainer):
         self.model = model
         self._watch_features()
         if self.is_distributed:  # gradients averaged over gloo; buffers kept per process, as YOLOX does
-            self.model = DistributedDataParallel(model, broadcast_buffers=False)
+            self.model = _DDP(model, broadcast_buffers=False)
         if self.use_model_ema:
             self.ema_model = ModelEMA(self.model, 0.9998)
             self.ema_model.updates = self.max_iter * self.start_epoch

@@ -53,11 +53,6 @@ def test_missing_exp_file(tmp_path):
     assert f"exp file not found: {tmp_path / 'nope.py'}" in line
 
 
-def test_two_gpus_asked_without_them(data):
-    line = error_line(run_tool("train.py", "-f", EXP, "-d", "2", "data_dir", data / "data", check=False))
-    assert "-d 2 asks for 2 GPUs" in line
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_asked_without_it():
     line = error_line(run_tool("eval.py", "-f", EXP, "--device", "cuda", check=False))

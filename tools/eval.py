@@ -3,9 +3,11 @@
 
 Takes YOLOX's tools/eval.py flags (-f, -n, -expn, -b, -d, -c, --conf, --nms, --tsize, --seed,
 --fp16, --fuse, --trt, --legacy, --test, --speed, --num_machines, --machine_rank, --dist-url,
---dist-backend, trailing ``key value`` options) plus ``--device auto|cuda|cpu``.
+--dist-backend, trailing ``key value`` options) plus ``--device auto|cuda|cpu``. On the CPU, ``-d N``
+evaluates in N processes (each its shard of the validation set; rank 0 scores the whole set).
 
     python tools/eval.py -f exps/demo/demo_focal.py -c YOLOX_outputs/demo_focal/best_ckpt.pth
+    python tools/eval.py -f exps/demo/demo_focal.py -c YOLOX_outputs/demo_focal/best_ckpt.pth -d 2 -b 8 --device cpu
 """
 
 import os
@@ -18,6 +20,7 @@ from tabulate import tabulate
 from yolox_focal.runtime.ap_report import format_ap
 from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
                              run_yolox_entry, start_tool)
+from yolox_focal.runtime.distributed import launch, world_size
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
@@ -39,27 +42,31 @@ def apply_test_flags(exp, args):
 
 
 def evaluate_on_cpu(exp, args, checkpoint_path):
-    from yolox.utils import fuse_model, setup_logger
+    """Evaluate in this process: the whole validation set, or one process's shard of a distributed
+    evaluation, which rank 0 scores and reports."""
+    from yolox.utils import fuse_model, get_rank, get_world_size, setup_logger
 
     from yolox_focal.runtime.cpu import parse_coco_summary, to_cpu_evaluator
 
-    if args.trt or args.speed:
-        raise UsageError("--trt and --speed need CUDA; drop them for a CPU evaluation")
     if args.seed is not None:
         random.seed(args.seed)
         torch.manual_seed(args.seed)
     folder = os.path.join(exp.output_dir, args.experiment_name)
     os.makedirs(folder, exist_ok=True)
-    setup_logger(folder, distributed_rank=0, filename="val_log.txt", mode="a")
+    rank, distributed = get_rank(), get_world_size() > 1
+    setup_logger(folder, distributed_rank=rank, filename="val_log.txt", mode="a")
     model = exp.get_model()
     load_checkpoint(checkpoint_path, model)
     model.eval()
     if args.fuse:
         model = fuse_model(model)
-    evaluator = to_cpu_evaluator(exp.get_evaluator(args.batch_size, False, args.test, args.legacy))
-    ap50_95, ap50, summary = evaluator.evaluate(model)
+    evaluator = to_cpu_evaluator(exp.get_evaluator(args.batch_size, distributed, args.test, args.legacy))
+    ap50_95, ap50, summary = evaluator.evaluate(model, distributed)
+    if rank != 0:
+        return ap50_95, ap50
     logger.info("\n" + (summary or ""))  # in val_log.txt and on the terminal, per-class table included
     figures = parse_coco_summary(summary)
+    logger.complete()  # YOLOX's terminal log sink is queued: let the summary out before the table
     print("\n" + tabulate([[checkpoint_path, format_ap(ap50_95), format_ap(ap50), format_ap(figures.get("ap_small"))]],
                           headers=["checkpoint", "AP50:95", "AP50", "AP_small"], floatfmt=".4f"))
     print(f"log: {os.path.join(folder, 'val_log.txt')}")
@@ -75,6 +82,11 @@ def main():
         if not (args.speed or args.trt):
             load_checkpoint(checkpoint, exp.get_model())  # fail here, not after the GPUs start
         run_yolox_entry("eval", args)
+    elif args.trt or args.speed:
+        raise UsageError("--trt and --speed need CUDA; drop them for a CPU evaluation")
+    elif world_size(args) > 1:
+        load_checkpoint(checkpoint, exp.get_model())  # fail here, not in every process
+        launch(evaluate_on_cpu, args, (exp, args, checkpoint))
     else:
         evaluate_on_cpu(exp, args, checkpoint)
 

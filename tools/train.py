@@ -4,9 +4,11 @@
 Takes YOLOX's tools/train.py flags (-f, -n, -expn, -b, -d, -c, --resume, -e, --fp16, -o, --cache,
 --num_machines, --machine_rank, --dist-url, --dist-backend, -l, trailing ``key value`` options)
 plus ``--device auto|cuda|cpu``. With CUDA it runs exactly YOLOX's path (``exp.get_trainer``
-through ``yolox.core.launch``, multi-GPU and multi-node included).
+through ``yolox.core.launch``, multi-GPU and multi-node included). On the CPU, ``-d N`` trains in N
+processes through the same ``launch`` over gloo, on one machine or, with ``--num_machines``, on several.
 
     python tools/train.py -f exps/demo/demo_focal.py -b 16            # CPU, demo data
+    python tools/train.py -f exps/demo/demo_focal.py -b 16 -d 2 --device cpu   # CPU, 2 processes
     python tools/train.py -f exps/yolox_s_focal.py -d 8 -b 64 --fp16 -o   # COCO on 8 GPUs
 """
 
@@ -21,6 +23,7 @@ from tabulate import tabulate
 from yolox_focal.runtime.ap_report import format_ap
 from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
                              run_yolox_entry, start_tool)
+from yolox_focal.runtime.distributed import launch, world_size
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
@@ -37,6 +40,7 @@ def check_resume(exp, args):
 
 
 def train_on_cpu(exp, args):
+    """Train in this process: the whole run, or one process of a distributed one (rank 0 reports)."""
     from yolox_focal.runtime.cpu import CPUTrainer
 
     if exp.seed is not None:
@@ -44,7 +48,8 @@ def train_on_cpu(exp, args):
         torch.manual_seed(exp.seed)
     trainer = CPUTrainer(exp, args)
     trainer.train()
-    print_summary(trainer)
+    if trainer.rank == 0:
+        print_summary(trainer)
 
 
 def print_summary(trainer):
@@ -71,6 +76,8 @@ def main():
     check_resume(exp, args)
     if device == "cuda":
         run_yolox_entry("train", args)
+    elif world_size(args) > 1:
+        launch(train_on_cpu, args, (exp, args))
     else:
         train_on_cpu(exp, args)
 

@@ -10,6 +10,7 @@ import torch
 from loguru import logger
 
 from .data_check import check_exp_data, unreadable_image_in
+from .distributed import check_launch
 from .errors import FixableError
 from .fit_settings import fit_loader_workers, fit_training_settings
 
@@ -96,7 +97,7 @@ def start_tool(tool, description, splits):
     parser = flavour.make_parser(tool)
     parser.description = description
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
-                        help="cuda: YOLOX's own code; cpu: one process in float32; auto: cuda if present")
+                        help="cuda: YOLOX's own code; cpu: float32, -d processes over gloo; auto: cuda if present")
     args = parser.parse_args()
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"-b {args.batch_size}: the batch size must be 1 or more")
@@ -111,7 +112,8 @@ def start_tool(tool, description, splits):
         flavour.check_exp_value(exp)
     except AssertionError as error:
         raise UsageError(f"bad exp value: {error}") from None
-    device = pick_device(args.device, args.devices, args.fp16)
+    device = pick_device(args.device, args.fp16)
+    check_launch(args, device, _gpus_available())  # -d, --num_machines, --machine_rank, --dist-url
     report = check_data(exp, splits)
     notices = fit_loader_workers(exp) if "train" not in splits else fit_training_settings(
         exp, args.batch_size, report.counts["train"]["images"])
@@ -208,24 +210,21 @@ def load_config(config, opts):
     return exp
 
 
-def pick_device(requested, gpus, fp16):
-    """'cuda' or 'cpu' for --device auto/cuda/cpu and -d N; refuses what this machine can't do."""
-    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+def pick_device(requested, fp16):
+    """'cuda' or 'cpu' for --device auto/cuda/cpu; refuses CUDA where torch sees none."""
     if requested == "auto":
-        requested = "cuda" if available else "cpu"
+        requested = "cuda" if _gpus_available() else "cpu"
     if requested == "cuda":
-        if not available:
+        if not _gpus_available():
             raise UsageError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
-        if gpus is not None and gpus > available:
-            raise UsageError(f"-d {gpus} asks for {gpus} GPUs but this machine has {available}; "
-                         f"use -d {available} or fewer")
         return "cuda"
-    if gpus is not None and gpus > 1:
-        raise UsageError(f"-d {gpus} asks for {gpus} GPUs but CPU runs use one process; drop -d "
-                     f"(torch sees {available} CUDA GPUs)")
     if fp16:
         print("warning: --fp16 is ignored on the CPU; running in float32", file=sys.stderr)
     return "cpu"
+
+
+def _gpus_available():
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def is_demo_exp(exp):

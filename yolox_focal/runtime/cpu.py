@@ -1,10 +1,15 @@
-"""YOLOX training and COCO / VOC evaluation on the CPU.
+"""YOLOX training and COCO / VOC evaluation on the CPU, in one process or several.
 
 YOLOX's ``Trainer``, ``COCOEvaluator`` and ``VOCEvaluator`` assume CUDA (``torch.cuda.set_device``, a CUDA-stream
-prefetcher, ``torch.cuda.FloatTensor`` inputs, a CUDA tensor in ``Exp.random_resize``). These
-subclasses replace only those steps; the data pipeline, loss, LR schedule, EMA, checkpoint format,
-``train_log.txt``, tensorboard events, pycocotools and YOLOX's VOC scoring stay YOLOX's own. Each epoch also
-appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP.
+prefetcher, ``torch.cuda.FloatTensor`` inputs, a CUDA tensor in ``Exp.random_resize``, DDP with
+``device_ids``, ``all_reduce_norm`` through CUDA). These subclasses replace only those steps; the data
+pipeline and its sharding, loss, LR schedule, EMA, checkpoint format, ``train_log.txt``, tensorboard
+events, pycocotools and YOLOX's VOC scoring stay YOLOX's own. Each epoch also appends a line to
+``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP.
+
+Started by ``yolox_focal.runtime.distributed.launch`` in several processes (gloo), each trains on
+its shard with DDP averaging the gradients, evaluates its shard of the validation set, and rank 0
+scores the whole set and alone writes checkpoints and logs, as YOLOX does on GPUs.
 """
 
 import contextlib
@@ -20,11 +25,13 @@ import warnings
 import numpy as np
 import torch
 from loguru import logger
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
-from yolox.utils import ModelEMA, get_model_info, postprocess
+from yolox.utils import ModelEMA, get_model_info, get_rank, get_world_size, postprocess
 
 from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
 from .data_check import unreadable_image_in
+from .distributed import all_reduce_norm, broadcast_size, merge_gathered
 from .errors import DataError, FixableError
 from .loss_state import resume_loss_state, saving_loss_state
 from ..flavour import COCOEvaluator, Trainer, VOCEvaluator
@@ -40,7 +47,8 @@ def _infer(evaluator, model, convert):
     model = model.float().eval()
     batches = []
     inference_time = nms_time = 0.0
-    for imgs, _, info_imgs, ids in tqdm(evaluator.dataloader, desc="evaluating", unit="batch"):
+    shown = tqdm(evaluator.dataloader, desc="evaluating", unit="batch", disable=get_rank() != 0)
+    for imgs, _, info_imgs, ids in shown:
         with torch.no_grad():
             start = time.perf_counter()
             outputs = model(imgs.float())
@@ -58,6 +66,9 @@ def _infer(evaluator, model, convert):
 _CPU_NOISE = (
     (FutureWarning, r"`torch\.cuda\.amp\.(autocast|GradScaler)\(args\.\.\.\)` is deprecated"),
     (UserWarning, r"'pin_memory' argument is set as true but no accelerator is found"),
+    # distributed runs: torch 2.14 renamed DDP's broadcast_buffers, whose False (buffers kept per
+    # process, as YOLOX asks) it still honours
+    (FutureWarning, r"`broadcast_buffers` is deprecated"),
 )
 _GPU_MEMORY = re.compile(r"(gpu )?mem: 0Mb, ")
 
@@ -88,19 +99,30 @@ class CPUCOCOEvaluator(COCOEvaluator):
 
     def evaluate(self, model, distributed=False, half=False, *args, return_outputs=False, **kwargs):
         """YOLOX's ``(ap50_95, ap50, summary)``; with ``return_outputs`` (YOLOX main's trainer asks
-        for it) also the per-image detections, as main's evaluator returns them."""
+        for it) also the per-image detections, as main's evaluator returns them.
+
+        ``distributed``: every process infers its shard and rank 0 scores them all, each image once;
+        the other ranks return YOLOX's ``(0, 0, None)``."""
+        def convert(outputs, info_imgs, ids):
+            if return_outputs:  # YOLOX main's keyword; the PyPI release's method has none
+                detections, image_wise = self.convert_to_coco_format(outputs, info_imgs, ids, return_outputs=True)
+            else:
+                detections, image_wise = self.convert_to_coco_format(outputs, info_imgs, ids), {}
+            by_image = {int(i): [] for i in ids}
+            for detection in detections:
+                by_image[int(detection["image_id"])].append(detection)
+            return by_image, image_wise
+
+        batches, statistics = _infer(self, model, convert)
+        by_image = {k: v for detections, _ in batches for k, v in detections.items()}
+        per_image = {k: v for _, image_wise in batches for k, v in image_wise.items()}
         if distributed:
-            raise ValueError("CPU evaluation runs in one process; drop -d/--dist-url")
-        if return_outputs:
-            batches, statistics = _infer(self, model, lambda o, info, ids: self.convert_to_coco_format(
-                o, info, ids, return_outputs=True))
-            data_list = [d for detections, _ in batches for d in detections]
-            per_image = {k: v for _, image_wise in batches for k, v in image_wise.items()}
-        else:
-            batches, statistics = _infer(self, model, self.convert_to_coco_format)
-            data_list = [d for detections in batches for d in detections]
-        self.last_results = self.evaluate_prediction(data_list, statistics)
-        return (self.last_results, per_image) if return_outputs else self.last_results
+            by_image, per_image, statistics = _gather_to_rank0(by_image, per_image, statistics)
+        self.last_results = None
+        if get_rank() == 0:
+            self.last_results = self.evaluate_prediction([d for ds in by_image.values() for d in ds], statistics)
+        results = self.last_results or (0, 0, None)
+        return (results, per_image) if return_outputs else results
 
     def evaluate_prediction(self, data_list, statistics):
         """pycocotools' COCOeval on the detections: ``(ap50_95, ap50, summary)`` where the summary
@@ -139,10 +161,13 @@ class CPUVOCEvaluator(VOCEvaluator):
         return evaluator
 
     def evaluate(self, model, distributed=False, half=False, *args, **kwargs):
-        if distributed:
-            raise ValueError("CPU evaluation runs in one process; drop -d/--dist-url")
         batches, statistics = _infer(self, model, self.convert_to_voc_format)
         predictions = {k: v for batch in batches for k, v in batch.items()}
+        if distributed:
+            predictions, _, statistics = _gather_to_rank0(predictions, {}, statistics)
+        self.last_results = None
+        if get_rank() != 0:
+            return 0, 0, None
         ap50_95, ap50, info = self.evaluate_prediction(predictions, statistics)
         per_class = getattr(self.dataloader.dataset, "last_per_class", None)
         summary = (info or "") + f"VOC AP50:95 {ap50_95:.4f}, AP50 {ap50:.4f}\n"
@@ -150,6 +175,18 @@ class CPUVOCEvaluator(VOCEvaluator):
             summary += "per class AP:\n" + per_class_table(per_class) + "\n"
         self.last_results = (float(ap50_95), float(ap50), summary)
         return self.last_results
+
+
+def _gather_to_rank0(by_image, per_image, statistics):
+    """Each process's detections (keyed by image) and timings, merged on rank 0 (the others get
+    empty dicts), each image kept once. What YOLOX's evaluators do with ``yolox.utils.gather``,
+    here with torch's ``gather_object``, which pickles without YOLOX's deprecated ByteStorage."""
+    torch.distributed.reduce(statistics, dst=0)
+    parts = [None] * get_world_size() if get_rank() == 0 else None
+    torch.distributed.gather_object((by_image, per_image), parts, dst=0)
+    if get_rank() != 0:
+        return {}, {}, statistics
+    return merge_gathered(p[0] for p in parts), merge_gathered(p[1] for p in parts), statistics
 
 
 def to_cpu_evaluator(evaluator):
@@ -172,7 +209,8 @@ class _Prefetcher:
 
 
 def _random_resize_on_cpu(exp):
-    """``Exp.random_resize`` with its size rule but no CUDA tensor (single process)."""
+    """``Exp.random_resize`` with its size rule but no CUDA tensor: rank 0 draws the size and, in a
+    distributed run, broadcasts it over gloo."""
 
     def random_resize(data_loader, epoch, rank, is_distributed):
         if getattr(exp, "random_size", None) is None:  # pixeltable's config declares it as None
@@ -180,7 +218,8 @@ def _random_resize_on_cpu(exp):
             exp.random_size = (base - exp.multiscale_range, base + exp.multiscale_range)
         size = random.randint(*exp.random_size)
         aspect = exp.input_size[1] * 1.0 / exp.input_size[0]
-        return int(32 * size), 32 * int(size * aspect)
+        drawn = int(32 * size), 32 * int(size * aspect)
+        return broadcast_size(drawn) if is_distributed else drawn
 
     return random_resize
 
@@ -197,8 +236,17 @@ def _seed_worker(worker_id):
     np.random.seed(seed)
 
 
+class _DDP(DistributedDataParallel):
+    """DDP whose state dict is the model's, without DDP's ``module.`` prefix: YOLOX saves
+    ``self.model.state_dict()`` when the exp has no EMA, and its resume, eval and export load
+    checkpoints into the bare model."""
+
+    def state_dict(self, *args, **kwargs):
+        return self.module.state_dict(*args, **kwargs)
+
+
 class CPUTrainer(Trainer):
-    """YOLOX's ``Trainer`` on the CPU, in one process, in float32."""
+    """YOLOX's ``Trainer`` on the CPU, in float32, in one process or in each of a distributed run's."""
 
     def __init__(self, exp, args):
         if args.logger != "tensorboard":  # checked here, before Trainer opens its log files
@@ -212,7 +260,7 @@ class CPUTrainer(Trainer):
         self._loss_sums, self._loss_count = {}, 0
 
     def before_train(self):
-        # As Trainer.before_train, minus torch.cuda.set_device, the CUDA prefetcher and DDP.
+        # As Trainer.before_train, minus torch.cuda.set_device and the CUDA prefetcher, with DDP on the CPU.
         logger.info("args: {}".format(self.args))
         logger.info("exp value:\n{}".format(self.exp))
         model = self.exp.get_model()
@@ -220,11 +268,12 @@ class CPUTrainer(Trainer):
         model.to(self.device)
         self.optimizer = self.exp.get_optimizer(self.args.batch_size)
         model = self.resume_train(model)
-        self._start_metrics()
+        if self.rank == 0:
+            self._start_metrics()
         self.no_aug = self.start_epoch >= self.max_epoch - self.exp.no_aug_epochs
-        self.train_loader = self.exp.get_data_loader(
+        self.train_loader = self.exp.get_data_loader(  # YOLOX's InfiniteSampler shards by rank
             batch_size=self.args.batch_size,
-            is_distributed=False,
+            is_distributed=self.is_distributed,
             no_aug=self.no_aug,
             cache_img=self.args.cache,
         )
@@ -235,18 +284,22 @@ class CPUTrainer(Trainer):
         self.lr_scheduler = self.exp.get_lr_scheduler(
             self.exp.basic_lr_per_img * self.args.batch_size, self.max_iter
         )
-        if self.use_model_ema:
-            self.ema_model = ModelEMA(model, 0.9998)
-            self.ema_model.updates = self.max_iter * self.start_epoch
         self.model = model
         self._watch_features()
+        if self.is_distributed:  # gradients averaged over gloo; buffers kept per process, as YOLOX does
+            self.model = _DDP(model, broadcast_buffers=False)
+        if self.use_model_ema:
+            self.ema_model = ModelEMA(self.model, 0.9998)
+            self.ema_model.updates = self.max_iter * self.start_epoch
         self.evaluator = to_cpu_evaluator(
-            self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=False)
+            self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=self.is_distributed)
         )
-        from torch.utils.tensorboard import SummaryWriter
+        if self.rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
 
-        self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
-        logger.info("Training start on the CPU ({} threads)...".format(torch.get_num_threads()))
+            self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
+        processes = f", {get_world_size()} processes" if self.is_distributed else ""
+        logger.info(f"Training start on the CPU ({torch.get_num_threads()} threads{processes})...")
 
     def train(self):
         try:
@@ -336,8 +389,22 @@ class CPUTrainer(Trainer):
         super().after_iter()
 
     def after_epoch(self):
+        # YOLOX's after_epoch, with all_reduce_norm on the CPU. The EMA model's norm statistics are
+        # averaged too: it is the model evaluated (each process its shard) and saved (rank 0's).
         self.evaluator.last_results = None
-        super().after_epoch()
+        self.save_ckpt(ckpt_name="latest")
+        if (self.epoch + 1) % self.exp.eval_interval == 0:
+            # Where a loss that keeps state (running means) will be made equal on every process too
+            # (reduced as the norm statistics are), before it is evaluated and saved with the model.
+            all_reduce_norm(self.model)
+            if self.use_model_ema:
+                all_reduce_norm(self.ema_model.ema)
+            self.evaluate_and_save_model()
+        if self.rank == 0:
+            self._write_metrics()
+        self._loss_sums, self._loss_count = {}, 0
+
+    def _write_metrics(self):
         record = {"epoch": self.epoch + 1}
         record.update({k: v / max(self._loss_count, 1) for k, v in self._loss_sums.items()})
         record["obj_loss"] = record.get("conf_loss")
@@ -347,4 +414,3 @@ class CPUTrainer(Trainer):
             record.update(ap50_95=float(ap50_95), ap50=float(ap50))  # None: nothing to score (no such objects)
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
-        self._loss_sums, self._loss_count = {}, 0

@@ -65,6 +65,7 @@ PROBE = """
 
         def eval(self, model, evaluator, is_distributed, *args, **kwargs):
             save("weights", model.state_dict())
+            save("loss_state", self.model.head.loss_kit.loss_state())  # the trained model's kit
             return super().eval(model, evaluator, is_distributed, *args, **kwargs)
 """
 
@@ -127,8 +128,10 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(root):
-    """Two processes, batch 4 (2 each) over 8 images: two iterations, then an evaluation."""
-    result = succeeded(run(root, "train.py", "-d", "2", "-b", "4", *exp_args(root, "two")))
+    """Two processes, batch 4 (2 each) over 8 images: two iterations, then an evaluation; with two
+    losses that keep running means (Wise-IoU v3 on boxes, the slide loss's mean IoU on classes)."""
+    stateful = {"box_loss": "wiou_v3", "cls_loss": "slide_ema", "box_wiou_v3_momentum": "0.5"}
+    result = succeeded(run(root, "train.py", "-d", "2", "-b", "4", *exp_args(root, "two", **stateful)))
     return root / "out" / "two", result
 
 
@@ -175,6 +178,18 @@ def evaluation(result):
     lines = [line for line in text.splitlines() if "Average Precision" in line or "Average Recall" in line]
     table = text[text.index("per class AP:"):].splitlines()[1:7]
     return lines, table
+
+
+def test_the_loss_state_is_the_same_on_every_process_and_is_what_the_checkpoint_holds(trained, root):
+    states = [torch.load(root / "probes" / f"loss_state{rank}.pt") for rank in (0, 1)]
+    assert sorted(states[0]) == ["box.wiou_v3.mean", "box.wiou_v3.updates", "cls.slide_ema.mean",
+                                 "cls.slide_ema.updates"]
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert float(states[0]["box.wiou_v3.updates"]) == 2  # both iterations moved it ...
+    assert float(states[0]["box.wiou_v3.mean"]) != 1.0  # ... away from its start
+    saved = torch.load(trained[0] / "last_epoch_ckpt.pth", map_location="cpu", weights_only=True)["loss_kit"]
+    assert saved.keys() == states[0].keys() and all(torch.equal(saved[k], states[0][k]) for k in saved)
 
 
 def test_two_process_evaluation_scores_the_whole_validation_set(trained, root):

@@ -10,17 +10,21 @@ through ``yolox.core.launch``, multi-GPU and multi-node included).
     python tools/train.py -f exps/yolox_s_focal.py -d 8 -b 64 --fp16 -o   # COCO on 8 GPUs
 """
 
-import json
-import os
-import random
+from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C stops the run with one line
 
-import torch
-from loguru import logger
-from tabulate import tabulate
+interrupt.install()
 
-from yolox_focal.runtime.ap_report import format_ap
-from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
-                             run_yolox_entry, start_tool)
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+
+import torch  # noqa: E402
+from loguru import logger  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from yolox_focal.runtime.ap_report import format_ap  # noqa: E402
+from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint,  # noqa: E402
+                                     main_guard, run_yolox_entry, start_tool)
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
@@ -68,8 +72,10 @@ def print_summary(trainer):
 def main():
     args, exp, device = start_tool(
         "train", "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.", splits=("train", "val"))
+    interrupt.watch_run(os.path.join(exp.output_dir, args.experiment_name))
     check_resume(exp, args)
     if device == "cuda":
+        interrupt.set_phase("training on the GPU (YOLOX's trainer)")
         run_yolox_entry("train", args)
     else:
         train_on_cpu(exp, args)

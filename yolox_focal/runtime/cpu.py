@@ -23,7 +23,9 @@ from loguru import logger
 from tqdm import tqdm
 from yolox.utils import ModelEMA, get_model_info, postprocess
 
+from . import interrupt
 from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
+from .checkpoints import whole_checkpoints
 from .data_check import unreadable_image_in
 from .errors import DataError, FixableError
 from ..flavour import COCOEvaluator, Trainer, VOCEvaluator
@@ -248,6 +250,7 @@ class CPUTrainer(Trainer):
         logger.info("Training start on the CPU ({} threads)...".format(torch.get_num_threads()))
 
     def train(self):
+        self._finished = False
         try:
             super().train()
         except Exception as error:
@@ -261,7 +264,15 @@ class CPUTrainer(Trainer):
                 f"such file)" + (f"; the last checkpoint, intact, is {latest}" if os.path.isfile(latest) else "")
             ) from None
 
+    def train_in_epoch(self):
+        super().train_in_epoch()
+        self._finished = True
+
     def after_train(self):
+        # YOLOX calls after_train in a `finally`: a run that failed says so itself, not that it is done
+        if not self._finished:
+            return
+        interrupt.set_phase("the end of training")
         # YOLOX logs the best AP in percent; the tools report fractions everywhere
         logger.info(f"Training of experiment is done and the best AP50:95 is {float(self.best_ap):.4f}")
 
@@ -284,9 +295,15 @@ class CPUTrainer(Trainer):
         self.best_ap = float(self.best_ap)
         if kwargs.get("ap") is not None:
             kwargs["ap"] = float(kwargs["ap"])
-        super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
+        with whole_checkpoints():  # never a half-written latest_ckpt.pth or best_ckpt.pth
+            super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
+
+    def evaluate_and_save_model(self):
+        interrupt.set_phase(f"the evaluation after epoch {self.epoch + 1}")
+        super().evaluate_and_save_model()
 
     def train_one_iter(self):
+        interrupt.set_phase(f"training (epoch {self.epoch + 1}/{self.max_epoch}, iter {self.iter + 1}/{self.max_iter})")
         try:
             super().train_one_iter()
         except RuntimeError:  # non-finite features fail inside YOLOX's label assignment, far from the cause

@@ -1,0 +1,206 @@
+"""Real faults on real runs: Ctrl-C at several moments (start-up, training, evaluation, a checkpoint
+write) of tools/train.py, tools/eval.py and tools/check_data.py, and kill -9 during checkpoint
+writes followed by --resume. Each interrupted process must be gone within EXIT_BOUND seconds with
+exit status 130 and one line saying where it stopped and which checkpoint holds the last good state.
+
+The runs are real tools in their own process group, interrupted as a terminal does (SIGINT to the
+group: the data-loader workers get it too). Moments are found by watching the run (its log, its
+files), not by timing; a checkpoint write is slowed down by yolox_focal's test setting so that a
+signal can land inside it."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from cli_helpers import TINY
+from helpers import REPO
+from yolox_focal.runtime.checkpoints import SLOW_WRITE_ENV
+from yolox_focal.runtime.demo_data import make_demo_voc_data
+
+EXP = REPO / "exps" / "demo" / "demo_voc.py"
+EXIT_BOUND = 15  # seconds from the signal to the process's end
+WAIT = 300  # seconds a run may take to reach a moment (a loaded 2-core machine)
+UNBUFFERED = {"PYTHONUNBUFFERED": "1"}  # YOLOX's evaluators print their progress bar to stdout: see it at once
+LINE = re.compile(r"^interrupted: stopped during (?P<phase>.+?); (?P<state>.+)$")
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="watches /proc for the signal handler")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    make_demo_voc_data(str(root / "data"), train_images=8, val_images=16, size=128, progress=False, workers=1)
+    return root
+
+
+class Run:
+    """A tool in its own process group, its output in files."""
+
+    def __init__(self, folder, tool, *args, env=None):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.stdout, self.stderr = folder / f"{tool}.out", folder / f"{tool}.err"
+        with open(self.stdout, "w") as out, open(self.stderr, "w") as err:
+            self.process = subprocess.Popen([sys.executable, str(REPO / "tools" / tool), *map(str, args)], cwd=REPO,
+                                            stdout=out, stderr=err, start_new_session=True,
+                                            env=dict(os.environ, **(env or {})))
+
+    def wait_for(self, found, what):
+        """Poll until ``found()`` is true; fails if the run ends first."""
+        deadline = time.monotonic() + WAIT
+        while not found():
+            assert self.process.poll() is None, f"the run ended before {what}:\n{self.stderr.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no {what} after {WAIT} s"
+            time.sleep(0.02)
+
+    def in_stderr(self, text):
+        return lambda: text in self.stderr.read_text()
+
+    def in_stdout(self, text):
+        return lambda: text in self.stdout.read_text()
+
+    def handler_installed(self):
+        # yolox_focal's handler also catches SIGALRM, which Python leaves alone: once it shows in
+        # /proc's caught-signal mask, a Ctrl-C is the tool's to handle (the imports are still going on)
+        def installed():
+            status = open(f"/proc/{self.process.pid}/status").read()
+            mask = int(re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
+            return bool(mask & (1 << (signal.SIGALRM - 1)))
+        return installed
+
+    def interrupt(self, sig=signal.SIGINT):
+        """Send ``sig`` to the run's group; returns its exit status, asserting it ends within the bound."""
+        os.killpg(self.process.pid, sig)
+        try:
+            return self.process.wait(timeout=EXIT_BOUND)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise AssertionError(f"still running {EXIT_BOUND} s after {sig.name}:\n{self.stderr.read_text()[-3000:]}")
+
+    def stop_line(self):
+        """The one 'interrupted:' line, checked to be the last line and the only one."""
+        lines = self.stderr.read_text().strip().splitlines()
+        assert sum(line.startswith("interrupted:") for line in lines) == 1, lines[-20:]
+        assert "Traceback" not in self.stderr.read_text(), self.stderr.read_text()[-3000:]
+        match = LINE.match(lines[-1])
+        assert match, lines[-5:]
+        return match["phase"], match["state"]
+
+
+def train_args(data, out, *opts, resume=False):
+    return ["-f", EXP, "-b", "1", "--device", "cpu", "-expn", "run", *(["--resume"] if resume else []),
+            "data_dir", data / "data", "output_dir", out, *TINY, "data_num_workers", "1", "mosaic_prob", "0.5", *opts]
+
+
+def epochs_in(checkpoint):
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["start_epoch"]
+
+
+def test_ctrl_c_during_start_up(data, tmp_path):
+    run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "1"))
+    run.wait_for(run.handler_installed(), "signal handler")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    assert phase == "start-up" and state == "no checkpoint was changed"
+    assert not (tmp_path / "out" / "run" / "latest_ckpt.pth").exists()
+
+
+def test_ctrl_c_during_training_names_the_iteration_and_the_last_checkpoint(data, tmp_path):
+    run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "3", "eval_interval", "5"))
+    run.wait_for(run.in_stderr("epoch: 2/3, iter: 1/8"), "training in epoch 2")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    latest = tmp_path / "out" / "run" / "latest_ckpt.pth"
+    assert re.fullmatch(r"training \(epoch 2/3, iter [2-8]/8\)", phase)
+    assert state == f"the last good state is {latest} (after epoch 1): continue with --resume"
+    assert epochs_in(latest) == 1
+
+
+def test_ctrl_c_during_evaluation(data, tmp_path):
+    run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "1"), env=UNBUFFERED)
+    run.wait_for(run.in_stdout("evaluating"), "evaluation")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    latest = tmp_path / "out" / "run" / "latest_ckpt.pth"  # YOLOX writes it before evaluating
+    assert phase == "the evaluation after epoch 1"
+    assert state == f"the last good state is {latest} (after epoch 1): continue with --resume"
+
+
+def test_ctrl_c_and_kill_during_checkpoint_writes_then_resume(data, tmp_path):
+    out = tmp_path / "out"
+    folder = out / "run"
+    latest, part = folder / "latest_ckpt.pth", folder / ".latest_ckpt.pth.part"
+    slow = {SLOW_WRITE_ENV: "3"}
+    # Ctrl-C while epoch 1's checkpoint is being written: the write finishes first, then the run stops
+    run = Run(tmp_path / "1", "train.py", *train_args(data, out, "max_epoch", "2", "eval_interval", "5"), env=slow)
+    run.wait_for(part.exists, "a checkpoint write")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    assert phase == f"writing {latest} (finished first)"
+    assert state == f"the last good state is {latest} (after epoch 1): continue with --resume"
+    assert epochs_in(latest) == 1 and not part.exists()
+    # kill -9 while the resumed run writes epoch 2's: the file on disk is still epoch 1's, whole
+    run = Run(tmp_path / "2", "train.py", *train_args(data, out, "max_epoch", "2", "eval_interval", "5", resume=True),
+              env=slow)
+    run.wait_for(part.exists, "the resumed run's checkpoint write")
+    assert run.interrupt(signal.SIGKILL) == -signal.SIGKILL
+    assert epochs_in(latest) == 1
+    # and the run resumes from it to the end
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "train.py"),
+                             *map(str, train_args(data, out, "max_epoch", "2", "eval_interval", "5", resume=True))],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert epochs_in(latest) == 2 and not part.exists()
+
+
+def test_ctrl_c_in_eval_and_check_data(data, tmp_path):
+    run = Run(tmp_path, "check_data.py", "-f", EXP, "data_dir", data / "data")
+    run.wait_for(run.handler_installed(), "signal handler")
+    assert run.interrupt() == 130
+    assert run.stop_line() == ("start-up", "no checkpoint was changed")
+
+    checkpoint = tmp_path / "model.pth"
+    model = __import__("yolox_focal.runtime.cli", fromlist=["load_exp"]).load_exp(str(EXP), None, []).get_model()
+    torch.save({"model": model.state_dict()}, checkpoint)
+    run = Run(tmp_path, "eval.py", "-f", EXP, "-b", "1", "--device", "cpu", "-c", checkpoint, "data_dir",
+              data / "data", "output_dir", tmp_path / "out", *TINY, env=UNBUFFERED)
+    run.wait_for(run.in_stdout("evaluating"), "evaluation")
+    assert run.interrupt() == 130
+    assert run.stop_line() == (f"the evaluation of {checkpoint}", "no checkpoint was changed")
+
+
+LOGGING = """
+    import sys
+    from yolox_focal.runtime import interrupt
+    interrupt.install()
+    from loguru import logger
+    from yolox.utils import setup_logger
+    setup_logger(sys.argv[1], filename="log.txt")
+    print("logging", file=sys.__stderr__, flush=True)
+    while True:
+        logger.info("x" * 10000)  # long writes through YOLOX's queued logger, as its exp table at start-up
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.7])
+def test_ctrl_c_inside_yoloxs_queued_logger_never_hangs(tmp_path, delay):
+    script = tmp_path / "log_loop.py"
+    script.write_text(textwrap.dedent(LOGGING))
+    with open(tmp_path / "err", "w") as err:
+        process = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.DEVNULL,
+                                   stderr=err, start_new_session=True)
+    run = Run.__new__(Run)
+    run.process, run.stderr = process, tmp_path / "err"
+    run.wait_for(run.in_stderr("logging"), "logging")
+    time.sleep(delay)
+    assert run.interrupt() == 130
+    assert run.stop_line() == ("start-up", "no checkpoint was changed")
+    log = (tmp_path / "log.txt").read_text()
+    assert log.endswith("\n") and all(line.endswith("x" * 10000) for line in log.splitlines())

@@ -154,7 +154,7 @@ class VOCExpMixin:
         return NamedVOCDetection(self.data_dir, [tuple(s) for s in self.val_sets], self.class_names,
                                  self.test_size, preproc=ValTransform(legacy=legacy))
 
-    def get_data_loader(self, batch_size, is_distributed, no_aug=False, cache_img=False):
+    def get_data_loader(self, batch_size, is_distributed, no_aug=False, cache_img=None):
         if _EXP_HAS_DATASET_HOOKS:
             return super().get_data_loader(batch_size, is_distributed, no_aug, cache_img)
         return self._voc_train_loader(batch_size, is_distributed, no_aug, cache_img)

@@ -21,14 +21,12 @@ import torch
 
 from cli_helpers import TINY
 from helpers import REPO
+from run_helpers import Run
 from yolox_focal.runtime.checkpoints import SLOW_WRITE_ENV
 from yolox_focal.runtime.demo_data import make_demo_voc_data
 
 EXP = REPO / "exps" / "demo" / "demo_voc.py"
-EXIT_BOUND = 15  # seconds from the signal to the process's end
-WAIT = 300  # seconds a run may take to reach a moment (a loaded 2-core machine)
 UNBUFFERED = {"PYTHONUNBUFFERED": "1"}  # YOLOX's evaluators print their progress bar to stdout: see it at once
-LINE = re.compile(r"^interrupted: stopped during (?P<phase>.+?); (?P<state>.+)$")
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="watches /proc for the signal handler")
 
@@ -38,60 +36,6 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     make_demo_voc_data(str(root / "data"), train_images=8, val_images=16, size=128, progress=False, workers=1)
     return root
-
-
-class Run:
-    """A tool in its own process group, its output in files."""
-
-    def __init__(self, folder, tool, *args, env=None):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.stdout, self.stderr = folder / f"{tool}.out", folder / f"{tool}.err"
-        with open(self.stdout, "w") as out, open(self.stderr, "w") as err:
-            self.process = subprocess.Popen([sys.executable, str(REPO / "tools" / tool), *map(str, args)], cwd=REPO,
-                                            stdout=out, stderr=err, start_new_session=True,
-                                            env=dict(os.environ, **(env or {})))
-
-    def wait_for(self, found, what):
-        """Poll until ``found()`` is true; fails if the run ends first."""
-        deadline = time.monotonic() + WAIT
-        while not found():
-            assert self.process.poll() is None, f"the run ended before {what}:\n{self.stderr.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no {what} after {WAIT} s"
-            time.sleep(0.02)
-
-    def in_stderr(self, text):
-        return lambda: text in self.stderr.read_text()
-
-    def in_stdout(self, text):
-        return lambda: text in self.stdout.read_text()
-
-    def handler_installed(self):
-        # yolox_focal's handler also catches SIGALRM, which Python leaves alone: once it shows in
-        # /proc's caught-signal mask, a Ctrl-C is the tool's to handle (the imports are still going on)
-        def installed():
-            status = open(f"/proc/{self.process.pid}/status").read()
-            mask = int(re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
-            return bool(mask & (1 << (signal.SIGALRM - 1)))
-        return installed
-
-    def interrupt(self, sig=signal.SIGINT):
-        """Send ``sig`` to the run's group; returns its exit status, asserting it ends within the bound."""
-        os.killpg(self.process.pid, sig)
-        try:
-            return self.process.wait(timeout=EXIT_BOUND)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            raise AssertionError(f"still running {EXIT_BOUND} s after {sig.name}:\n{self.stderr.read_text()[-3000:]}")
-
-    def stop_line(self):
-        """The one 'interrupted:' line, checked to be the last line and the only one."""
-        lines = self.stderr.read_text().strip().splitlines()
-        assert sum(line.startswith("interrupted:") for line in lines) == 1, lines[-20:]
-        assert "Traceback" not in self.stderr.read_text(), self.stderr.read_text()[-3000:]
-        match = LINE.match(lines[-1])
-        assert match, lines[-5:]
-        return match["phase"], match["state"]
 
 
 def train_args(data, out, *opts, resume=False):

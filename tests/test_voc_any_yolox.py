@@ -1,10 +1,19 @@
 """VOC-format data through the data loader every YOLOX default exp builds (yolox-nano's mosaic_prob
 0.5, tiny, s, m, l, x; mosaic on and off; mixup on and off), with a data-loader worker, on whichever
 YOLOX is installed (Megvii's PyPI release or GitHub main, pixeltable-yolox). The loader is the one
-the CPU trainer and YOLOX's own trainer (the GPU route) both get from the exp."""
+the CPU trainer and YOLOX's own trainer (the GPU route) both get from the exp. Beyond the PyPI
+release (tests/test_voc.py, tests/test_faults.py), also tools/train.py end to end on VOC data with
+yolox-nano's mosaic_prob 0.5, evaluation included, and a Ctrl-C in it."""
+
+import json
+import os
+import re
+import textwrap
 
 import pytest
 
+from helpers import REPO
+from run_helpers import Run
 from yolox_focal import flavour
 from yolox_focal.runtime.demo_data import CLASSES, VOC_SETS, make_demo_voc_data
 from yolox_focal.runtime.voc import VOCExpMixin
@@ -53,3 +62,46 @@ def test_mosaic_and_mixup_on_and_off(data, mosaic_prob, mixup):
     exp.mosaic_prob, exp.enable_mixup, exp.mixup_prob = mosaic_prob, mixup, 1.0
     draw(exp)
     draw(voc_exp("tiny", data), no_aug=True)  # the last epochs: no mosaic at all
+
+
+PIXELTABLE_CONFIG = """
+    from yolox_focal.pixeltable_configs import DemoFocal
+    from yolox_focal.runtime.demo_data import CLASSES, VOC_SETS
+    from yolox_focal.runtime.voc import VOCExpMixin
+
+    class DemoVoc(VOCExpMixin, DemoFocal):
+        def __init__(self):
+            super().__init__()
+            self.name = "demo_voc"
+            self.train_sets, self.val_sets = [VOC_SETS["train"]], [VOC_SETS["val"]]
+            self.class_names, self.num_classes = CLASSES, len(CLASSES)
+"""
+TINY = {"input_size": "(128, 128)", "test_size": "(128, 128)", "random_size": "(4, 4)", "data_num_workers": "1",
+        "mosaic_prob": "0.5", "print_interval": "1", "no_aug_epochs": "0", "warmup_epochs": "1"}
+
+
+def train_args(data, out, resume=False, **opts):
+    opts = dict(TINY, data_dir=str(data), output_dir=str(out), **opts)
+    args = ["-b", "1", "--device", "cpu", *(["--resume"] if resume else [])]
+    if flavour.flavour() == "pixeltable":
+        return args + ["-c", "voc_cfg:DemoVoc"] + [f"-D{k}={v.strip('()').replace(' ', '')}" for k, v in opts.items()]
+    return args + ["-f", str(REPO / "exps" / "demo" / "demo_voc.py")] + [x for kv in opts.items() for x in kv]
+
+
+@pytest.mark.skipif(flavour.flavour() == "megvii-pypi", reason="tests/test_voc.py and test_faults.py cover it")
+def test_train_voc_with_mosaic_prob_half_then_ctrl_c_in_a_resumed_run(data, tmp_path):
+    (tmp_path / "voc_cfg.py").write_text(textwrap.dedent(PIXELTABLE_CONFIG))
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out, folder = tmp_path / "out", tmp_path / "out" / "demo_voc"
+    first = Run(tmp_path / "1", "train.py", *train_args(data, out, max_epoch="1", eval_interval="1"), env=env,
+                cwd=tmp_path)
+    assert first.process.wait(timeout=600) == 0, first.stderr.read_text()[-3000:]
+    (record,) = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert 0 <= record["ap50_95"] <= record["ap50"] <= 1
+    run = Run(tmp_path / "2", "train.py", *train_args(data, out, resume=True, max_epoch="3", eval_interval="5"),
+              env=env, cwd=tmp_path)
+    run.wait_for(run.in_stderr("epoch: 2/3, iter: 1/8"), "training in epoch 2")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    assert re.fullmatch(r"training \(epoch 2/3, iter [2-8]/8\)", phase)
+    assert state == f"the last good state is {folder / 'latest_ckpt.pth'} (after epoch 1): continue with --resume"

@@ -34,8 +34,8 @@ def check_resume(exp, args):
     """Check up front that the checkpoint to resume (strictly, as YOLOX does) or fine-tune from exists
     and, for a resume, fits the exp's model."""
     if args.resume:
-        load_checkpoint(args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "latest_ckpt.pth"),
-                        exp.get_model())
+        path = args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "latest_ckpt.pth")
+        interrupt.last_good_checkpoint(path, load_checkpoint(path, exp.get_model()).get("start_epoch"))
     elif args.ckpt and not os.path.isfile(args.ckpt):
         raise UsageError(f"checkpoint not found: {args.ckpt}")
 

@@ -59,7 +59,8 @@ def save_checkpoint_whole(state, is_best, save_dir, model_name=""):
         if is_best:
             with open(filename, "rb") as source:
                 _write(os.path.join(save_dir, "best_ckpt.pth"), lambda f: shutil.copyfileobj(source, f))
-        interrupt.checkpoint_written(filename, state.get("start_epoch"))
+        if model_name == "latest":  # what --resume reads
+            interrupt.last_good_checkpoint(filename, state.get("start_epoch"))
 
 
 @contextlib.contextmanager

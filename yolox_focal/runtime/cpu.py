@@ -139,7 +139,9 @@ class CPUVOCEvaluator(VOCEvaluator):
         evaluator.__class__ = cls
         return evaluator
 
-    def evaluate(self, model, distributed=False, half=False, *args, **kwargs):
+    def evaluate(self, model, distributed=False, half=False, *args, return_outputs=False, **kwargs):
+        """YOLOX's ``(ap50_95, ap50, summary)``; with ``return_outputs`` (the trainers of YOLOX main
+        and pixeltable-yolox ask for it) also the per-image detections."""
         if distributed:
             raise ValueError("CPU evaluation runs in one process; drop -d/--dist-url")
         batches, statistics = _infer(self, model, self.convert_to_voc_format)
@@ -150,7 +152,7 @@ class CPUVOCEvaluator(VOCEvaluator):
         if per_class:
             summary += "per class AP:\n" + per_class_table(per_class) + "\n"
         self.last_results = (float(ap50_95), float(ap50), summary)
-        return self.last_results
+        return (self.last_results, predictions) if return_outputs else self.last_results
 
 
 def to_cpu_evaluator(evaluator):

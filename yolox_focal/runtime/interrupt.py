@@ -25,8 +25,8 @@ import signal
 import sys
 import threading
 
-__all__ = ["install", "set_phase", "watch_run", "checkpoint_written", "protected", "stop_if_requested", "stop_line",
-           "EXIT_STATUS"]
+__all__ = ["install", "set_phase", "watch_run", "last_good_checkpoint", "protected", "stop_if_requested",
+           "stop_line", "EXIT_STATUS"]
 
 EXIT_STATUS = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
 RETRY_SECONDS = 0.05
@@ -53,8 +53,8 @@ def watch_run(folder):
     _state["folder"] = folder
 
 
-def checkpoint_written(path, epochs):
-    """``path`` now holds a complete checkpoint after ``epochs`` epochs."""
+def last_good_checkpoint(path, epochs):
+    """``path`` holds a complete checkpoint after ``epochs`` epochs: just written, or resumed from."""
     _state["checkpoint"] = (path, epochs)
 
 

@@ -10,7 +10,8 @@ exception in the middle of a checkpoint write would stop a run with the file hal
 So the tools handle SIGINT themselves (``install``, first thing in each tool):
 
 - inside loguru's code or a ``protected`` block (a checkpoint write), the stop waits until that
-  code is left (checked every 50 ms; a protected block stops on leaving it);
+  code is left (the outermost loguru call's return, seen by a profile function set for the wait;
+  a protected block stops on leaving it);
 - anywhere else, the handler stops the process itself: it lets the queued log lines out (for at
   most a second), prints the line, and ends with ``os._exit(130)``: no unwinding through code that
   might wait on a lock the interrupted code holds, no exit handlers that might wait on loguru;
@@ -109,24 +110,35 @@ def _on_signal(signum, frame):
     if _state["protected"]:
         return  # the protected block stops on leaving it
     if _in_loguru(frame):
-        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)  # try again once out of it
+        # stop the moment the outermost loguru call returns (a tight logging loop is inside loguru
+        # nearly all the time: polling alone could miss every way out); the timer checks as well
+        sys.setprofile(_on_leaving_loguru)
+        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
         return
     _stop()
 
 
-def _in_loguru(frame):
+def _on_leaving_loguru(frame, event, arg):
+    if event == "return" and _is_loguru(frame) and not _is_loguru(frame.f_back) and not _state["protected"]:
+        _stop()
+
+
+def _is_loguru(frame):
     loguru = sys.modules.get("loguru")
-    if loguru is None:
-        return False
-    folder = os.path.dirname(loguru.__file__)
+    return (frame is not None and loguru is not None
+            and frame.f_code.co_filename.startswith(os.path.dirname(loguru.__file__)))
+
+
+def _in_loguru(frame):
     while frame is not None:
-        if frame.f_code.co_filename.startswith(folder):
+        if _is_loguru(frame):
             return True
         frame = frame.f_back
     return False
 
 
 def _stop():
+    sys.setprofile(None)
     _drain_logs()
     for stream in (sys.__stdout__, sys.__stderr__):
         with contextlib.suppress(Exception):  # a stream the interrupted code was writing to

@@ -34,12 +34,12 @@ pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="watches
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
-    make_demo_voc_data(str(root / "data"), train_images=8, val_images=16, size=128, progress=False, workers=1)
+    make_demo_voc_data(str(root / "data"), train_images=32, val_images=16, size=128, progress=False, workers=1)
     return root
 
 
-def train_args(data, out, *opts, resume=False):
-    return ["-f", EXP, "-b", "1", "--device", "cpu", "-expn", "run", *(["--resume"] if resume else []),
+def train_args(data, out, *opts, resume=False, batch=1):
+    return ["-f", EXP, "-b", batch, "--device", "cpu", "-expn", "run", *(["--resume"] if resume else []),
             "data_dir", data / "data", "output_dir", out, *TINY, "data_num_workers", "1", "mosaic_prob", "0.5", *opts]
 
 
@@ -56,19 +56,20 @@ def test_ctrl_c_during_start_up(data, tmp_path):
     assert not (tmp_path / "out" / "run" / "latest_ckpt.pth").exists()
 
 
-def test_ctrl_c_during_training_names_the_iteration_and_the_last_checkpoint(data, tmp_path):
+def test_ctrl_c_during_training_names_the_iteration(data, tmp_path):
+    # batch 1: 32 iterations an epoch, time enough for the signal to land in this one
     run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "3", "eval_interval", "5"))
-    run.wait_for(run.in_stderr("epoch: 2/3, iter: 1/8"), "training in epoch 2")
+    run.wait_for(run.in_stderr("epoch: 1/3, iter: 1/32"), "training")
     assert run.interrupt() == 130
     phase, state = run.stop_line()
-    latest = tmp_path / "out" / "run" / "latest_ckpt.pth"
-    assert re.fullmatch(r"training \(epoch 2/3, iter [2-8]/8\)", phase)
-    assert state == f"the last good state is {latest} (after epoch 1): continue with --resume"
-    assert epochs_in(latest) == 1
+    assert re.fullmatch(r"training \(epoch 1/3, iter ([2-9]|[12]\d|3[0-2])/32\)", phase)
+    assert state == "no checkpoint was written yet"
+    assert not (tmp_path / "out" / "run" / "latest_ckpt.pth").exists()
 
 
 def test_ctrl_c_during_evaluation(data, tmp_path):
-    run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "1"), env=UNBUFFERED)
+    # batch 2: 16 iterations, then 8 evaluation batches for the signal to land in
+    run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "1", batch=2), env=UNBUFFERED)
     run.wait_for(run.in_stdout("evaluating"), "evaluation")
     assert run.interrupt() == 130
     phase, state = run.stop_line()
@@ -83,7 +84,8 @@ def test_ctrl_c_and_kill_during_checkpoint_writes_then_resume(data, tmp_path):
     latest, part = folder / "latest_ckpt.pth", folder / ".latest_ckpt.pth.part"
     slow = {SLOW_WRITE_ENV: "3"}
     # Ctrl-C while epoch 1's checkpoint is being written: the write finishes first, then the run stops
-    run = Run(tmp_path / "1", "train.py", *train_args(data, out, "max_epoch", "2", "eval_interval", "5"), env=slow)
+    opts = ("max_epoch", "2", "eval_interval", "5")
+    run = Run(tmp_path / "1", "train.py", *train_args(data, out, *opts, batch=8), env=slow)
     run.wait_for(part.exists, "a checkpoint write")
     assert run.interrupt() == 130
     phase, state = run.stop_line()
@@ -91,14 +93,13 @@ def test_ctrl_c_and_kill_during_checkpoint_writes_then_resume(data, tmp_path):
     assert state == f"the last good state is {latest} (after epoch 1): continue with --resume"
     assert epochs_in(latest) == 1 and not part.exists()
     # kill -9 while the resumed run writes epoch 2's: the file on disk is still epoch 1's, whole
-    run = Run(tmp_path / "2", "train.py", *train_args(data, out, "max_epoch", "2", "eval_interval", "5", resume=True),
-              env=slow)
+    run = Run(tmp_path / "2", "train.py", *train_args(data, out, *opts, resume=True, batch=8), env=slow)
     run.wait_for(part.exists, "the resumed run's checkpoint write")
     assert run.interrupt(signal.SIGKILL) == -signal.SIGKILL
     assert epochs_in(latest) == 1
     # and the run resumes from it to the end
     result = subprocess.run([sys.executable, str(REPO / "tools" / "train.py"),
-                             *map(str, train_args(data, out, "max_epoch", "2", "eval_interval", "5", resume=True))],
+                             *map(str, train_args(data, out, *opts, resume=True, batch=8))],
                             cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert epochs_in(latest) == 2 and not part.exists()

@@ -27,7 +27,7 @@ BATCHES = 3  # of 4 samples: with mosaic_prob 0.5, mosaic and plain samples shar
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("voc_any")
-    make_demo_voc_data(str(root / "data"), train_images=8, val_images=2, size=128, progress=False, workers=1)
+    make_demo_voc_data(str(root / "data"), train_images=32, val_images=2, size=128, progress=False, workers=1)
     return root / "data"
 
 
@@ -80,9 +80,9 @@ TINY = {"input_size": "(128, 128)", "test_size": "(128, 128)", "random_size": "(
         "mosaic_prob": "0.5", "print_interval": "1", "no_aug_epochs": "0", "warmup_epochs": "1"}
 
 
-def train_args(data, out, resume=False, **opts):
+def train_args(data, out, batch, resume=False, **opts):
     opts = dict(TINY, data_dir=str(data), output_dir=str(out), **opts)
-    args = ["-b", "1", "--device", "cpu", *(["--resume"] if resume else [])]
+    args = ["-b", str(batch), "--device", "cpu", *(["--resume"] if resume else [])]
     if flavour.flavour() == "pixeltable":
         return args + ["-c", "voc_cfg:DemoVoc"] + [f"-D{k}={v.strip('()').replace(' ', '')}" for k, v in opts.items()]
     return args + ["-f", str(REPO / "exps" / "demo" / "demo_voc.py")] + [x for kv in opts.items() for x in kv]
@@ -93,15 +93,16 @@ def test_train_voc_with_mosaic_prob_half_then_ctrl_c_in_a_resumed_run(data, tmp_
     (tmp_path / "voc_cfg.py").write_text(textwrap.dedent(PIXELTABLE_CONFIG))
     env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     out, folder = tmp_path / "out", tmp_path / "out" / "demo_voc"
-    first = Run(tmp_path / "1", "train.py", *train_args(data, out, max_epoch="1", eval_interval="1"), env=env,
+    first = Run(tmp_path / "1", "train.py", *train_args(data, out, 8, max_epoch="1", eval_interval="1"), env=env,
                 cwd=tmp_path)
     assert first.process.wait(timeout=600) == 0, first.stderr.read_text()[-3000:]
     (record,) = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert 0 <= record["ap50_95"] <= record["ap50"] <= 1
-    run = Run(tmp_path / "2", "train.py", *train_args(data, out, resume=True, max_epoch="3", eval_interval="5"),
+    # batch 1: 32 iterations an epoch, time enough for the signal to land in epoch 2
+    run = Run(tmp_path / "2", "train.py", *train_args(data, out, 1, resume=True, max_epoch="3", eval_interval="5"),
               env=env, cwd=tmp_path)
-    run.wait_for(run.in_stderr("epoch: 2/3, iter: 1/8"), "training in epoch 2")
+    run.wait_for(run.in_stderr("epoch: 2/3, iter: 1/32"), "training in epoch 2")
     assert run.interrupt() == 130
     phase, state = run.stop_line()
-    assert re.fullmatch(r"training \(epoch 2/3, iter [2-8]/8\)", phase)
+    assert re.fullmatch(r"training \(epoch 2/3, iter ([2-9]|[12]\d|3[0-2])/32\)", phase)
     assert state == f"the last good state is {folder / 'latest_ckpt.pth'} (after epoch 1): continue with --resume"

@@ -289,8 +289,9 @@ def check_voc_split(root, image_sets, class_names, num_classes, findings, open_i
         for image_id in ids:
             found = present.get(image_id, [])
             if not found:
-                findings.error(list_file, "missing image", f"id {image_id}", f"no image file {image_dir}/{image_id}.jpg "
-                               "(nor .png or another image type) found", "add the image or remove the id")
+                findings.error(list_file, "missing image", f"id {image_id}",
+                               f"no image file {image_dir}/{image_id}.jpg (nor .png or another image type) found",
+                               "add the image or remove the id")
             elif len(found) > 1:
                 findings.error(list_file, "two images", f"id {image_id}", f"{len(found)} image files in {image_dir} "
                                f"({', '.join(found)}): which one is labelled is unclear", "keep one of them")

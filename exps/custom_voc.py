@@ -1,6 +1,7 @@
 # Your own PASCAL VOC-format data set: copy this file and set the values marked SET.
 # Layout (YOLOX's VOCDetection): data_dir/VOC<year>/ImageSets/Main/<image set>.txt (one image id a
-# line), data_dir/VOC<year>/Annotations/<id>.xml, data_dir/VOC<year>/JPEGImages/<id>.jpg.
+# line), data_dir/VOC<year>/Annotations/<id>.xml, data_dir/VOC<year>/JPEGImages/<id>.jpg (or .png,
+# or any image type OpenCV reads). <pose>, <truncated> and <difficult> may be left out.
 # Check it: python tools/check_data.py -f exps/custom_voc.py
 import os
 

@@ -136,6 +136,7 @@ def resume(one_epoch, tmp_path, data_dir, *opts, max_epoch=2):
     result = run_tool("train.py", "-f", EXP, "-b", "4", "--device", "cpu", "-expn", "run", "--resume",
                       "data_dir", data_dir, "output_dir", tmp_path / "out", *TINY, "max_epoch", str(max_epoch), *opts,
                       check=False)
+    assert "Training of experiment is done" not in result.stdout + result.stderr  # a failed run says it failed
     return error_line(result), folder / "latest_ckpt.pth"
 
 

@@ -2,6 +2,7 @@
 fix, on generated broken COCO- and VOC-format data sets read the way YOLOX's datasets read them."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -163,7 +164,52 @@ def test_voc_xml_that_does_not_parse(voc):
 def test_voc_missing_image(voc):
     (voc / "VOC2007" / "JPEGImages" / "val_000001.jpg").unlink()
     line = the_error(VOC_EXP, voc)
-    assert f"test.txt: id val_000001: image file {voc / 'VOC2007' / 'JPEGImages' / 'val_000001.jpg'} not found" in line
+    assert f"test.txt: id val_000001: no image file {voc / 'VOC2007' / 'JPEGImages' / 'val_000001.jpg'} (nor .png " \
+           "or another image type) found; add the image or remove the id" in line
+
+
+def test_voc_images_of_other_types_pass_and_two_files_for_one_id_do_not(voc):
+    images = voc / "VOC2007" / "JPEGImages"
+    jpg = images / "val_000001.jpg"
+    shutil.copy(jpg, images / "val_000001.PNG")  # the same picture, saved twice
+    line = the_error(VOC_EXP, voc, open_images=True)
+    assert line.endswith("test.txt: id val_000001: 2 image files in " + str(images) + " (val_000001.jpg, "
+                         "val_000001.PNG): which one is labelled is unclear; keep one of them")
+    jpg.unlink()  # now the .PNG alone: found, and decoded
+    report = check_exp_data(load_exp(str(VOC_EXP), None, ["data_dir", str(voc)]), ("train", "val"), open_images=True)
+    assert report.counts["val"]["images"] == 2
+
+
+def strip_tags(xml, *tags):
+    text = xml.read_text()
+    for tag in tags:
+        text = re.sub(f"<{tag}>.*?</{tag}>", "", text)
+    xml.write_text(text)
+
+
+def test_voc_objects_without_eval_fields_pass_with_one_counted_warning(voc):
+    for image_id in ("train_000001", "val_000001", "val_000002"):
+        strip_tags(voc_xml(voc, image_id), "pose", "truncated", "difficult")
+    report = check_exp_data(load_exp(str(VOC_EXP), None, ["data_dir", str(voc)]), ("train", "val"))
+    objects = sum(voc_xml(voc, i).read_text().count("<object>") for i in ("train_000001", "val_000001", "val_000002"))
+    (line,) = [w for w in report.warnings if "<pose>" in w]
+    assert line == (f"{voc / 'VOC2007' / 'Annotations'}: {objects} objects without <pose>, <truncated> or <difficult> "
+                    "(read as YOLOX's training reads them: not truncated, not difficult)")
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda t: re.sub(r"<bndbox>.*?</bndbox>", "", t, count=1), "no numeric <bndbox> xmin, ymin, xmax, ymax"),
+    (lambda t: re.sub(r"<xmin>\d+</xmin>", "<xmin>left</xmin>", t, count=1), "no numeric <bndbox>"),
+    (lambda t: re.sub(r"<xmin>(\d+)</xmin>(.*?)<xmax>(\d+)</xmax>", r"<xmin>\3</xmin>\2<xmax>\1</xmax>", t, count=1,
+                      flags=re.S), "has non-positive size"),
+    (lambda t: re.sub(r"<difficult>0</difficult>", "<difficult>maybe</difficult>", t, count=1),
+     "<difficult> is 'maybe'"),
+])
+def test_voc_what_changes_training_or_ap_is_still_refused(voc, change, expected):
+    xml = voc_xml(voc, "train_000001")
+    xml.write_text(change(xml.read_text()))
+    line = the_error(VOC_EXP, voc)
+    assert line.startswith(f"{xml}: object 1 (") and expected in line
 
 
 def test_voc_class_not_in_class_list(voc):

@@ -1,8 +1,14 @@
 """VOC-format data end to end on the CPU (tools/train.py, tools/eval.py with exps/demo/demo_voc.py),
-and the scoring with YOLOX's voc_eval, also without numpy's bool alias."""
+and the scoring with YOLOX's voc_eval, also without numpy's bool alias.
+
+The data are written as other annotation tools write VOC: some images are .png, the objects have
+no <pose> and <truncated>, some no <difficult>; training uses yolox_nano's mosaic_prob 0.5 with a
+data-loader worker (mosaic and plain samples in one batch)."""
 
 import json
+import re
 
+import cv2
 import numpy as np
 import pytest
 
@@ -18,12 +24,28 @@ EXP = REPO / "exps" / "demo" / "demo_voc.py"
 def voc(tmp_path_factory):
     root = tmp_path_factory.mktemp("voc")
     make_demo_voc_data(str(root / "data"), train_images=8, val_images=4, size=128, progress=False, workers=1)
+    as_other_tools_write_it(root / "data" / "VOC2007")
     return root
+
+
+def as_other_tools_write_it(folder):
+    """Every other image as .png; no <pose> or <truncated>; <difficult> only in every other file."""
+    for index, jpg in enumerate(sorted((folder / "JPEGImages").glob("*.jpg"))):
+        if index % 2:
+            cv2.imwrite(str(jpg.with_suffix(".png")), cv2.imread(str(jpg)))
+            jpg.unlink()
+    for index, xml in enumerate(sorted((folder / "Annotations").glob("*.xml"))):
+        text = re.sub(r"<pose>.*?</pose>|<truncated>.*?</truncated>", "", xml.read_text())
+        xml.write_text(re.sub(r"<difficult>.*?</difficult>", "", text) if index % 2 else text)
 
 
 def test_train_and_evaluate_voc_data_on_the_cpu(voc):
     opts = ["data_dir", voc / "data", "output_dir", voc / "out", *TINY]
-    run_tool("train.py", "-f", EXP, "-b", "4", "--device", "cpu", "-expn", "run", "max_epoch", "1", *opts)
+    trained = run_tool("train.py", "-f", EXP, "-b", "4", "--device", "cpu", "-expn", "run", "max_epoch", "1", *opts,
+                       "mosaic_prob", "0.5", "data_num_workers", "1")
+    assert "Training of experiment is done" in trained.stderr
+    missing = [line for line in trained.stderr.splitlines() if "without <pose>, <truncated> or <difficult>" in line]
+    assert len(missing) == 1 and re.match(r"warning: .*/Annotations: \d+ objects without", missing[0])
     folder = voc / "out" / "run"
     (record,) = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert 0 <= record["ap50_95"] <= record["ap50"] <= 1 and record["ap_small"] is None  # VOC has no areas

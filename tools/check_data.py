@@ -9,10 +9,14 @@ survivable oddities are warnings with a count. tools/train.py and tools/eval.py 
     python tools/check_data.py -f exps/custom_voc.py --split val data_dir /data/VOCdevkit
 """
 
-import argparse
-import sys
+from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C stops with one line
 
-from yolox_focal.runtime.cli import check_data, load_exp, main_guard
+interrupt.install()
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+from yolox_focal.runtime.cli import check_data, load_exp, main_guard  # noqa: E402
 
 
 def main():
@@ -24,6 +28,7 @@ def main():
     args = parser.parse_args()
     exp = load_exp(args.exp_file, None, args.opts)
     splits = ("train", "val") if args.split == "both" else (args.split,)
+    interrupt.set_phase(f"the data check ({', '.join(splits)})")
     report = check_data(exp, splits, open_images=args.images)
     for line in report.warnings:
         print(f"warning: {line}", file=sys.stderr)

@@ -10,17 +10,21 @@ evaluates in N processes (each its shard of the validation set; rank 0 scores th
     python tools/eval.py -f exps/demo/demo_focal.py -c YOLOX_outputs/demo_focal/best_ckpt.pth -d 2 -b 8 --device cpu
 """
 
-import os
-import random
+from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C stops with one line
 
-import torch
-from loguru import logger
-from tabulate import tabulate
+interrupt.install()
 
-from yolox_focal.runtime.ap_report import format_ap
-from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
-                             run_yolox_entry, start_tool)
-from yolox_focal.runtime.distributed import launch, world_size
+import os  # noqa: E402
+import random  # noqa: E402
+
+import torch  # noqa: E402
+from loguru import logger  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from yolox_focal.runtime.ap_report import format_ap  # noqa: E402
+from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint,  # noqa: E402
+                                     main_guard, run_yolox_entry, start_tool)
+from yolox_focal.runtime.distributed import launch, world_size  # noqa: E402
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
@@ -61,6 +65,7 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
     if args.fuse:
         model = fuse_model(model)
     evaluator = to_cpu_evaluator(exp.get_evaluator(args.batch_size, distributed, args.test, args.legacy))
+    interrupt.set_phase(f"the evaluation of {checkpoint_path}")
     ap50_95, ap50, summary = evaluator.evaluate(model, distributed)
     if rank != 0:
         return ap50_95, ap50
@@ -81,6 +86,7 @@ def main():
     if device == "cuda":
         if not (args.speed or args.trt):
             load_checkpoint(checkpoint, exp.get_model())  # fail here, not after the GPUs start
+        interrupt.set_phase(f"the evaluation of {checkpoint} (YOLOX's evaluator)")
         run_yolox_entry("eval", args)
     elif args.trt or args.speed:
         raise UsageError("--trt and --speed need CUDA; drop them for a CPU evaluation")

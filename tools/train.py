@@ -12,18 +12,22 @@ processes through the same ``launch`` over gloo, on one machine or, with ``--num
     python tools/train.py -f exps/yolox_s_focal.py -d 8 -b 64 --fp16 -o   # COCO on 8 GPUs
 """
 
-import json
-import os
-import random
+from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C stops the run with one line
 
-import torch
-from loguru import logger
-from tabulate import tabulate
+interrupt.install()
 
-from yolox_focal.runtime.ap_report import format_ap
-from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint, main_guard,
-                             run_yolox_entry, start_tool)
-from yolox_focal.runtime.distributed import launch, world_size
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+
+import torch  # noqa: E402
+from loguru import logger  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from yolox_focal.runtime.ap_report import format_ap  # noqa: E402
+from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint,  # noqa: E402
+                                     main_guard, run_yolox_entry, start_tool)
+from yolox_focal.runtime.distributed import launch, world_size  # noqa: E402
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
@@ -33,8 +37,8 @@ def check_resume(exp, args):
     """Check up front that the checkpoint to resume (strictly, as YOLOX does) or fine-tune from exists
     and, for a resume, fits the exp's model."""
     if args.resume:
-        load_checkpoint(args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "latest_ckpt.pth"),
-                        exp.get_model())
+        path = args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "latest_ckpt.pth")
+        interrupt.last_good_checkpoint(path, load_checkpoint(path, exp.get_model()).get("start_epoch"))
     elif args.ckpt and not os.path.isfile(args.ckpt):
         raise UsageError(f"checkpoint not found: {args.ckpt}")
 
@@ -73,8 +77,10 @@ def print_summary(trainer):
 def main():
     args, exp, device = start_tool(
         "train", "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.", splits=("train", "val"))
+    interrupt.watch_run(os.path.join(exp.output_dir, args.experiment_name))
     check_resume(exp, args)
     if device == "cuda":
+        interrupt.set_phase("training on the GPU (YOLOX's trainer)")
         run_yolox_entry("train", args)
     elif world_size(args) > 1:
         launch(train_on_cpu, args, (exp, args))

@@ -81,6 +81,13 @@ class FocalExpMixin:
         FocalYOLOXHead.convert(model.head, **self.loss_settings())
         return model
 
+    def get_trainer(self, args):
+        """YOLOX's trainer (the GPU route), its checkpoints written whole (a temporary file renamed
+        into place): a run stopped mid-write keeps its last good checkpoint."""
+        from .runtime.checkpoints import WholeCheckpointTrainer
+
+        return WholeCheckpointTrainer(self, args)
+
     def merge(self, cfg_list):
         """YOLOX's ``key value`` command-line options, but a key the exp lacks is an error."""
         if len(cfg_list) % 2:

@@ -40,6 +40,7 @@ _NAMES = {
     "VOCEvaluator": {"megvii": ("yolox.evaluators", "VOCEvaluator"),
                      "pixeltable": ("yolox.evaluators", "VocEvaluator")},
     "COCODataset": {"megvii": ("yolox.data", "COCODataset"), "pixeltable": ("yolox.data", "CocoDataset")},
+    "VOCDetection": {"megvii": ("yolox.data", "VOCDetection"), "pixeltable": ("yolox.data", "VocDetection")},
     "launch": {"megvii": ("yolox.core", "launch"), "pixeltable": ("yolox.core", "launch")},
     "get_yolox_datadir": {"megvii": ("yolox.data", "get_yolox_datadir"),
                           "pixeltable": ("yolox.data", "get_yolox_datadir")},

@@ -9,6 +9,7 @@ import sys
 import torch
 from loguru import logger
 
+from . import interrupt
 from .data_check import check_exp_data, unreadable_image_in
 from .distributed import check_launch
 from .errors import FixableError
@@ -37,7 +38,16 @@ def print_errors(message):
 
 def main_guard(main):
     """Run ``main()``; show a :class:`FixableError` (a ``UsageError``, a ``DataError``) as one
-    ``error: ...`` line per problem and exit with status 2."""
+    ``error: ...`` line per problem and exit with status 2. After a Ctrl-C, any failure is the
+    Ctrl-C's (a data-loader worker it stopped first): the run stops with its one line."""
+    try:
+        _show_errors(main)
+    except BaseException:
+        interrupt.stop_if_requested()
+        raise
+
+
+def _show_errors(main):
     try:
         main()
     except FixableError as error:

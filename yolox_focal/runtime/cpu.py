@@ -29,7 +29,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 from yolox.utils import ModelEMA, get_model_info, get_rank, get_world_size, postprocess
 
+from . import interrupt
 from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
+from .checkpoints import whole_checkpoints
 from .data_check import unreadable_image_in
 from .distributed import all_reduce_norm, broadcast_size, merge_gathered
 from .errors import DataError, FixableError
@@ -160,7 +162,9 @@ class CPUVOCEvaluator(VOCEvaluator):
         evaluator.__class__ = cls
         return evaluator
 
-    def evaluate(self, model, distributed=False, half=False, *args, **kwargs):
+    def evaluate(self, model, distributed=False, half=False, *args, return_outputs=False, **kwargs):
+        """YOLOX's ``(ap50_95, ap50, summary)``; with ``return_outputs`` (the trainers of YOLOX main
+        and pixeltable-yolox ask for it) also the per-image detections."""
         batches, statistics = _infer(self, model, self.convert_to_voc_format)
         predictions = {k: v for batch in batches for k, v in batch.items()}
         if distributed:
@@ -174,7 +178,7 @@ class CPUVOCEvaluator(VOCEvaluator):
         if per_class:
             summary += "per class AP:\n" + per_class_table(per_class) + "\n"
         self.last_results = (float(ap50_95), float(ap50), summary)
-        return self.last_results
+        return (self.last_results, predictions) if return_outputs else self.last_results
 
 
 def _gather_to_rank0(by_image, per_image, statistics):
@@ -302,6 +306,7 @@ class CPUTrainer(Trainer):
         logger.info(f"Training start on the CPU ({torch.get_num_threads()} threads{processes})...")
 
     def train(self):
+        self._finished = False
         try:
             super().train()
         except Exception as error:
@@ -315,7 +320,15 @@ class CPUTrainer(Trainer):
                 f"such file)" + (f"; the last checkpoint, intact, is {latest}" if os.path.isfile(latest) else "")
             ) from None
 
+    def train_in_epoch(self):
+        super().train_in_epoch()
+        self._finished = True
+
     def after_train(self):
+        # YOLOX calls after_train in a `finally`: a run that failed says so itself, not that it is done
+        if not self._finished:
+            return
+        interrupt.set_phase("the end of training")
         # YOLOX logs the best AP in percent; the tools report fractions everywhere
         logger.info(f"Training of experiment is done and the best AP50:95 is {float(self.best_ap):.4f}")
 
@@ -338,7 +351,9 @@ class CPUTrainer(Trainer):
         self.best_ap = float(self.best_ap)
         if kwargs.get("ap") is not None:
             kwargs["ap"] = float(kwargs["ap"])
-        with saving_loss_state(self.model):  # the loss kit's state beside the weights
+        # never a half-written latest_ckpt.pth or best_ckpt.pth; the loss kit's state beside the weights
+        # (entered second: the whole-file writer wraps the state-adding save)
+        with whole_checkpoints(), saving_loss_state(self.model):
             super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
 
     def resume_train(self, model):
@@ -346,7 +361,12 @@ class CPUTrainer(Trainer):
         resume_loss_state(self, model)
         return model
 
+    def evaluate_and_save_model(self):
+        interrupt.set_phase(f"the evaluation after epoch {self.epoch + 1}")
+        super().evaluate_and_save_model()
+
     def train_one_iter(self):
+        interrupt.set_phase(f"training (epoch {self.epoch + 1}/{self.max_epoch}, iter {self.iter + 1}/{self.max_iter})")
         try:
             super().train_one_iter()
         except RuntimeError:  # non-finite features fail inside YOLOX's label assignment, far from the cause

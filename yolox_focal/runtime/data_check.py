@@ -19,6 +19,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from .errors import DataError
+from .voc_files import image_files, missing_eval_fields
 
 __all__ = ["check_exp_data", "check_coco_split", "check_voc_split", "data_splits", "DataReport",
            "Findings", "unreadable_image_in", "SHOWN_PER_KIND"]
@@ -258,11 +259,10 @@ def _text(element, tag):
     return None if found is None or found.text is None else found.text.strip()
 
 
-def check_voc_split(root, image_sets, class_names, num_classes, findings, open_images=False, for_eval=False):
-    """Check VOC-format image sets as YOLOX's ``VOCDetection`` reads them
-    (``root/VOC<year>/{ImageSets/Main/<set>.txt, Annotations/<id>.xml, JPEGImages/<id>.jpg}``).
-    ``for_eval`` adds what YOLOX's VOC evaluation needs: integer pixel coordinates and the
-    ``difficult``, ``truncated`` and ``pose`` fields. Returns ``{"images", "objects"}``."""
+def check_voc_split(root, image_sets, class_names, num_classes, findings, open_images=False):
+    """Check VOC-format image sets as ``NamedVOCDetection`` reads them (YOLOX's ``VOCDetection``:
+    ``root/VOC<year>/{ImageSets/Main/<set>.txt, Annotations/<id>.xml, JPEGImages/<id>.jpg}``, with
+    images of any type OpenCV reads). Returns ``{"images", "objects"}``."""
     if len(class_names) != num_classes:
         findings.error("exp", "num_classes", "class_names", f"{len(class_names)} class names but num_classes is "
                        f"{num_classes}", f"set num_classes = {len(class_names)} (or list {num_classes} class names)")
@@ -284,15 +284,21 @@ def check_voc_split(root, image_sets, class_names, num_classes, findings, open_i
             findings.error(list_file, "duplicate id", f"id {duplicate}", "listed more than once",
                            "list every image once")
         images += len(ids)
+        image_dir = os.path.join(folder, "JPEGImages")
+        present = image_files(image_dir)
         for image_id in ids:
-            xml = os.path.join(folder, "Annotations", f"{image_id}.xml")
-            image = os.path.join(folder, "JPEGImages", f"{image_id}.jpg")
-            if not os.path.isfile(image):
-                findings.error(list_file, "missing image", f"id {image_id}", f"image file {image} not found",
-                               "add the .jpg (YOLOX's VOCDetection reads JPEGImages/<id>.jpg) or remove the id")
+            found = present.get(image_id, [])
+            if not found:
+                findings.error(list_file, "missing image", f"id {image_id}",
+                               f"no image file {image_dir}/{image_id}.jpg (nor .png or another image type) found",
+                               "add the image or remove the id")
+            elif len(found) > 1:
+                findings.error(list_file, "two images", f"id {image_id}", f"{len(found)} image files in {image_dir} "
+                               f"({', '.join(found)}): which one is labelled is unclear", "keep one of them")
             else:
-                files.append(image)
-            objects += _check_voc_xml(xml, list_file, known, findings, for_eval)
+                files.append(os.path.join(image_dir, found[0]))
+            objects += _check_voc_xml(os.path.join(folder, "Annotations", f"{image_id}.xml"), list_file, known,
+                                      findings)
     if images and not objects and not findings.has_errors:
         findings.error(root, "empty", "annotations", "the split's XML files hold no objects: nothing to learn or score",
                        "add <object> entries to the XML files")
@@ -305,8 +311,9 @@ def check_voc_split(root, image_sets, class_names, num_classes, findings, open_i
     return {"images": images, "objects": objects}
 
 
-def _check_voc_xml(xml, list_file, known, findings, for_eval):
-    """Number of objects in one VOC XML file; reports what would crash YOLOX's reader or evaluator."""
+def _check_voc_xml(xml, list_file, known, findings):
+    """Number of objects in one VOC XML file; reports what would crash YOLOX's reader or change
+    what it trains on or scores."""
     if not os.path.isfile(xml):
         findings.error(xml, "missing xml", "file", "annotation file not found", "write the image's VOC XML file")
         return 0
@@ -322,6 +329,7 @@ def _check_voc_xml(xml, list_file, known, findings, for_eval):
         findings.error(xml, "size", "<size>", "no integer <width> and <height>",
                        "add <size><width>W</width><height>H</height></size> in pixels")
         return 0
+    folder = os.path.dirname(xml)
     count = 0
     for index, obj in enumerate(annotation.iter("object")):
         name = _text(obj, "name")
@@ -338,14 +346,16 @@ def _check_voc_xml(xml, list_file, known, findings, for_eval):
             findings.error(xml, "bndbox", entry, "no numeric <bndbox> xmin, ymin, xmax, ymax",
                            "write the box's corners in pixels")
             continue
-        if for_eval:
-            lacking = [tag for tag in ("pose", "truncated", "difficult") if _text(obj, tag) is None]
-            if lacking:
-                findings.error(xml, "eval fields", entry, f"lacks <{'>, <'.join(lacking)}>: YOLOX's VOC evaluation "
-                               "reads them", "add <pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>")
-            if not all(_text(box, k).lstrip("-").isdigit() for k in ("xmin", "ymin", "xmax", "ymax")):
-                findings.error(xml, "integer box", entry, "box corners are not whole numbers: YOLOX's VOC evaluation "
-                               "reads them with int()", "round the corners to whole pixels")
+        if obj.find("difficult") is not None and _text(obj, "difficult") not in ("0", "1"):
+            findings.error(xml, "difficult", entry, f"<difficult> is {_text(obj, 'difficult')!r}: YOLOX reads it with "
+                           "int()", "write <difficult>0</difficult> (or 1 for an object the evaluation ignores)")
+            continue
+        if missing_eval_fields(obj):
+            findings.warn(folder, "eval fields", "objects without <pose>, <truncated> or <difficult> (read as "
+                          "YOLOX's training reads them: not truncated, not difficult)")
+        if not all(float(_text(box, k)).is_integer() for k in ("xmin", "ymin", "xmax", "ymax")):
+            findings.warn(folder, "fractional box", "boxes with fractional corners (read as whole pixels, "
+                          "as YOLOX's reader truncates them)")
         if x2 <= x1 or y2 <= y1:
             findings.error(xml, "box size", entry, f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) has non-positive size: YOLOX "
                            "would train on a degenerate box", "fix the corners (xmin < xmax, ymin < ymax) or remove it")
@@ -418,8 +428,7 @@ def check_exp_data(exp, splits, open_images=False, demo_hint=None):
                 counts[spec["split"]] = found
         else:
             counts[spec["split"]] = check_voc_split(spec["data_dir"], spec["image_sets"], exp.class_names,
-                                                    exp.num_classes, findings, open_images,
-                                                    for_eval=spec["split"] == "val")
+                                                    exp.num_classes, findings, open_images)
     _check_same_categories(categories, findings)
     if findings.has_errors:
         raise DataError("\n".join(findings.error_lines()))

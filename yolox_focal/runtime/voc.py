@@ -13,19 +13,21 @@ import os
 import tempfile
 from collections import Counter
 
+import cv2
 import numpy as np
 import torch
-from yolox.data import VOCDetection
 from yolox.data.datasets.voc import AnnotationTransform
 from yolox.data.datasets.voc_classes import VOC_CLASSES
 from yolox.evaluators.voc_eval import voc_eval
-from yolox.exp import Exp as YOLOXExp
+
+from ..flavour import ExpBase, VOCDetection
+from .voc_files import complete_for_eval, image_files
 
 __all__ = ["NamedVOCDetection", "VOCExpMixin", "numpy_bool_alias", "IOU_THRESHOLDS"]
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 # YOLOX main's base Exp builds loaders from get_dataset / get_eval_dataset; the PyPI release does not
-_EXP_HAS_DATASET_HOOKS = hasattr(YOLOXExp, "get_dataset")
+_EXP_HAS_DATASET_HOOKS = hasattr(ExpBase, "get_dataset")
 
 
 @contextlib.contextmanager
@@ -58,6 +60,30 @@ class NamedVOCDetection(VOCDetection):
         self.cats = [{"id": i, "name": name} for i, name in enumerate(class_names)]
         self.last_per_class = {}
 
+    def pull_item(self, index):
+        # YOLOX hands back the index it was given as the image id: the sampler's 0-d tensor, while
+        # MosaicDetection's mosaic samples give a plain int (the last index it drew), and a batch
+        # holding both cannot be collated. Every sample's id is a plain int here.
+        img, target, img_info, _ = super().pull_item(int(index))
+        return img, target, img_info, int(index)
+
+    def load_image(self, index):
+        # YOLOX opens JPEGImages/<id>.jpg only; the message is YOLOX's, which the tools recognise
+        path = self.image_path(index)
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        assert img is not None, f"file named {path} not found"
+        return img
+
+    def image_path(self, index):
+        """The image file of the ``index``-th id: ``JPEGImages/<id>.jpg`` or ``<id>.<ext>``."""
+        root, image_id = self.ids[index]
+        folder = os.path.join(root, "JPEGImages")
+        files = self.__dict__.setdefault("_image_files", {})  # filled on first use: YOLOX may cache
+        if folder not in files:                              # images from inside its __init__
+            files[folder] = image_files(folder)
+        names = files[folder].get(image_id)
+        return os.path.join(folder, names[0] if names else f"{image_id}.jpg")
+
     def evaluate_detections(self, all_boxes, output_dir=None):
         """``(AP50:95, AP50)`` over classes with ground truth, as fractions, scored by YOLOX's
         ``voc_eval``; ``all_boxes[class][image]`` holds [x1, y1, x2, y2, score] rows (YOLOX's
@@ -67,6 +93,8 @@ class NamedVOCDetection(VOCDetection):
         use_07_metric = all(int(year) < 2010 for year, _ in self.image_set)  # VOC's rule, as YOLOX applies it
         self.last_per_class = {}
         with tempfile.TemporaryDirectory() as work, numpy_bool_alias():
+            for key in keys:  # with YOLOX's defaults where a field its evaluation reads is missing
+                complete_for_eval(os.path.join(self.root, key + ".xml"), os.path.join(work, key + ".xml"))
             image_set = os.path.join(work, "images.txt")
             with open(image_set, "w") as f:
                 f.writelines(key + "\n" for key in keys)
@@ -80,7 +108,7 @@ class NamedVOCDetection(VOCDetection):
                 if not objects[index]:
                     self.last_per_class[name] = None
                     continue
-                aps = [float(voc_eval(detections, os.path.join(self.root, "{:s}.xml"), image_set,
+                aps = [float(voc_eval(detections, os.path.join(work, "{:s}.xml"), image_set,
                                                      name, work, ovthresh=iou, use_07_metric=use_07_metric)[2])
                        for iou in IOU_THRESHOLDS]
                 self.last_per_class[name] = (float(np.mean(aps)), aps[0])
@@ -126,7 +154,7 @@ class VOCExpMixin:
         return NamedVOCDetection(self.data_dir, [tuple(s) for s in self.val_sets], self.class_names,
                                  self.test_size, preproc=ValTransform(legacy=legacy))
 
-    def get_data_loader(self, batch_size, is_distributed, no_aug=False, cache_img=False):
+    def get_data_loader(self, batch_size, is_distributed, no_aug=False, cache_img=None):
         if _EXP_HAS_DATASET_HOOKS:
             return super().get_data_loader(batch_size, is_distributed, no_aug, cache_img)
         return self._voc_train_loader(batch_size, is_distributed, no_aug, cache_img)
@@ -165,7 +193,7 @@ class VOCExpMixin:
                                            num_workers=self.data_num_workers, pin_memory=True)
 
     def get_evaluator(self, batch_size, is_distributed, testdev=False, legacy=False):
-        from yolox.evaluators import VOCEvaluator
+        from ..flavour import VOCEvaluator
 
         return VOCEvaluator(dataloader=self.get_eval_loader(batch_size, is_distributed, testdev=testdev, legacy=legacy),
                             img_size=self.test_size, confthre=self.test_conf, nmsthre=self.nmsthre,

@@ -1,0 +1,151 @@
+"""Real faults on real runs: Ctrl-C at several moments (start-up, training, evaluation, a checkpoint
+write) of tools/train.py, tools/eval.py and tools/check_data.py, and kill -9 during checkpoint
+writes followed by --resume. Each interrupted process must be gone within EXIT_BOUND seconds with
+exit status 130 and one line saying where it stopped and which checkpoint holds the last good state.
+
+The runs are real tools in their own process group, interrupted as a terminal does (SIGINT to the
+group: the data-loader workers get it too). Moments are found by watching the run (its log, its
+files), not by timing; a checkpoint write is slowed down by yolox_focal's test setting so that a
+signal can land inside it."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from cli_helpers import TINY
+from helpers import REPO
+from run_helpers import Run
+from yolox_focal.runtime.checkpoints import SLOW_WRITE_ENV
+from yolox_focal.runtime.demo_data import make_demo_voc_data
+
+EXP = REPO / "exps" / "demo" / "demo_voc.py"
+UNBUFFERED = {"PYTHONUNBUFFERED": "1"}  # YOLOX's evaluators print their progress bar to stdout: see it at once
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="watches /proc for the signal handler")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    make_demo_voc_data(str(root / "data"), train_images=32, val_images=16, size=128, progress=False, workers=1)
+    return root
+
+
+def train_args(data, out, *opts, resume=False, batch=1):
+    return ["-f", EXP, "-b", batch, "--device", "cpu", "-expn", "run", *(["--resume"] if resume else []),
+            "data_dir", data / "data", "output_dir", out, *TINY, "data_num_workers", "1", "mosaic_prob", "0.5", *opts]
+
+
+def epochs_in(checkpoint):
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["start_epoch"]
+
+
+def test_ctrl_c_during_start_up(data, tmp_path):
+    run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "1"))
+    run.wait_for(run.handler_installed(), "signal handler")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    assert phase == "start-up" and state == "no checkpoint was changed"
+    assert not (tmp_path / "out" / "run" / "latest_ckpt.pth").exists()
+
+
+def test_ctrl_c_during_training_names_the_iteration(data, tmp_path):
+    # batch 1: 32 iterations an epoch, time enough for the signal to land in this one
+    run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "3", "eval_interval", "5"))
+    run.wait_for(run.in_stderr("epoch: 1/3, iter: 1/32"), "training")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    assert re.fullmatch(r"training \(epoch 1/3, iter ([2-9]|[12]\d|3[0-2])/32\)", phase)
+    assert state == "no checkpoint was written yet"
+    assert not (tmp_path / "out" / "run" / "latest_ckpt.pth").exists()
+
+
+def test_ctrl_c_during_evaluation(data, tmp_path):
+    # batch 2: 16 iterations, then 8 evaluation batches for the signal to land in
+    run = Run(tmp_path, "train.py", *train_args(data, tmp_path / "out", "max_epoch", "1", batch=2), env=UNBUFFERED)
+    run.wait_for(run.in_stdout("evaluating"), "evaluation")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    latest = tmp_path / "out" / "run" / "latest_ckpt.pth"  # YOLOX writes it before evaluating
+    assert phase == "the evaluation after epoch 1"
+    assert state == f"the last good state is {latest} (after epoch 1): continue with --resume"
+
+
+def test_ctrl_c_and_kill_during_checkpoint_writes_then_resume(data, tmp_path):
+    out = tmp_path / "out"
+    folder = out / "run"
+    latest, part = folder / "latest_ckpt.pth", folder / ".latest_ckpt.pth.part"
+    slow = {SLOW_WRITE_ENV: "3"}
+    # Ctrl-C while epoch 1's checkpoint is being written: the write finishes first, then the run stops
+    opts = ("max_epoch", "2", "eval_interval", "5")
+    run = Run(tmp_path / "1", "train.py", *train_args(data, out, *opts, batch=8), env=slow)
+    run.wait_for(part.exists, "a checkpoint write")
+    assert run.interrupt() == 130
+    phase, state = run.stop_line()
+    assert phase == f"writing {latest} (finished first)"
+    assert state == f"the last good state is {latest} (after epoch 1): continue with --resume"
+    assert epochs_in(latest) == 1 and not part.exists()
+    # kill -9 while the resumed run writes epoch 2's: the file on disk is still epoch 1's, whole
+    run = Run(tmp_path / "2", "train.py", *train_args(data, out, *opts, resume=True, batch=8), env=slow)
+    run.wait_for(part.exists, "the resumed run's checkpoint write")
+    assert run.interrupt(signal.SIGKILL) == -signal.SIGKILL
+    assert epochs_in(latest) == 1
+    # and the run resumes from it to the end
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "train.py"),
+                             *map(str, train_args(data, out, *opts, resume=True, batch=8))],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert epochs_in(latest) == 2 and not part.exists()
+
+
+def test_ctrl_c_in_eval_and_check_data(data, tmp_path):
+    run = Run(tmp_path, "check_data.py", "-f", EXP, "data_dir", data / "data")
+    run.wait_for(run.handler_installed(), "signal handler")
+    assert run.interrupt() == 130
+    assert run.stop_line() == ("start-up", "no checkpoint was changed")
+
+    checkpoint = tmp_path / "model.pth"
+    model = __import__("yolox_focal.runtime.cli", fromlist=["load_exp"]).load_exp(str(EXP), None, []).get_model()
+    torch.save({"model": model.state_dict()}, checkpoint)
+    run = Run(tmp_path, "eval.py", "-f", EXP, "-b", "1", "--device", "cpu", "-c", checkpoint, "data_dir",
+              data / "data", "output_dir", tmp_path / "out", *TINY, env=UNBUFFERED)
+    run.wait_for(run.in_stdout("evaluating"), "evaluation")
+    assert run.interrupt() == 130
+    assert run.stop_line() == (f"the evaluation of {checkpoint}", "no checkpoint was changed")
+
+
+LOGGING = """
+    import sys
+    from yolox_focal.runtime import interrupt
+    interrupt.install()
+    from loguru import logger
+    from yolox.utils import setup_logger
+    setup_logger(sys.argv[1], filename="log.txt")
+    print("logging", file=sys.__stderr__, flush=True)
+    while True:
+        logger.info("x" * 10000)  # long writes through YOLOX's queued logger, as its exp table at start-up
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.7])
+def test_ctrl_c_inside_yoloxs_queued_logger_never_hangs(tmp_path, delay):
+    script = tmp_path / "log_loop.py"
+    script.write_text(textwrap.dedent(LOGGING))
+    with open(tmp_path / "err", "w") as err:
+        process = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.DEVNULL,
+                                   stderr=err, start_new_session=True)
+    run = Run.__new__(Run)
+    run.process, run.stderr = process, tmp_path / "err"
+    run.wait_for(run.in_stderr("logging"), "logging")
+    time.sleep(delay)
+    assert run.interrupt() == 130
+    assert run.stop_line() == ("start-up", "no checkpoint was changed")
+    log = (tmp_path / "log.txt").read_text()
+    assert log.endswith("\n") and all(line.endswith("x" * 10000) for line in log.splitlines())

@@ -126,12 +126,15 @@ def root(tmp_path_factory):
     return root
 
 
+# Two losses that keep running means (Wise-IoU v3 on boxes, the slide loss's mean IoU on classes).
+STATEFUL = {"box_loss": "wiou_v3", "cls_loss": "slide_ema", "box_wiou_v3_momentum": "0.5"}
+
+
 @pytest.fixture(scope="module")
 def trained(root):
     """Two processes, batch 4 (2 each) over 8 images: two iterations, then an evaluation; with two
     losses that keep running means (Wise-IoU v3 on boxes, the slide loss's mean IoU on classes)."""
-    stateful = {"box_loss": "wiou_v3", "cls_loss": "slide_ema", "box_wiou_v3_momentum": "0.5"}
-    result = succeeded(run(root, "train.py", "-d", "2", "-b", "4", *exp_args(root, "two", **stateful)))
+    result = succeeded(run(root, "train.py", "-d", "2", "-b", "4", *exp_args(root, "two", **STATEFUL)))
     return root / "out" / "two", result
 
 
@@ -216,7 +219,7 @@ def two_machines(root, *args):
 def test_two_machines_resume_the_two_process_run(trained, root):
     folder, _ = trained
     # without EMA, the checkpoint holds the DDP-wrapped model itself: saved under the bare model's names
-    machines = two_machines(root, "--resume", *exp_args(root, "two", max_epoch="2", ema="False"))
+    machines = two_machines(root, "--resume", *exp_args(root, "two", max_epoch="2", ema="False", **STATEFUL))
     first, second = (succeeded(finish(machine)) for machine in machines)
     assert "best AP50:95" in first.stdout and second.stdout == ""  # rank 1 reports nothing
     log = (folder / "train_log.txt").read_text()
@@ -226,6 +229,7 @@ def test_two_machines_resume_the_two_process_run(trained, root):
     checkpoint = torch.load(folder / "latest_ckpt.pth", map_location="cpu", weights_only=True)
     assert checkpoint["start_epoch"] == 2
     assert not [k for k in checkpoint["model"] if k.startswith("module.")]
+    assert float(checkpoint["loss_kit"]["box.wiou_v3.updates"]) == 4  # the resumed state moved on: 2 + 2
 
 
 def training_processes(launcher):

@@ -90,7 +90,7 @@ def test_train_hands_yolox_main_the_exp_and_gpus(source, data, tmp_path):
     assert (record["num_gpus"], record["num_machines"], record["machine_rank"]) == (2, 1, 0)
     assert (record["backend"], record["dist_url"]) == ("nccl", "auto")
     assert "FocalExpMixin" in record["exp_class"]
-    assert record["exp"]["focal_gamma"] == "2.0"
+    assert record["exp"]["obj_focal_gamma"] == "2.0"  # focal_gamma is its alias
     assert record["tool_args"]["experiment_name"] == "'demo_focal'"
     assert record["tool_args"]["batch_size"] == "8"
     assert "device" not in record["tool_args"]  # ours, not YOLOX's

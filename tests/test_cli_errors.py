@@ -146,6 +146,14 @@ def assert_intact(checkpoint, epochs=(1,)):
     assert all(torch.isfinite(w).all() for w in saved["model"].values() if w.is_floating_point())
 
 
+def test_resume_with_other_losses_than_the_checkpoints(data, one_epoch, tmp_path):
+    line, checkpoint = resume(one_epoch, tmp_path, data / "data", "box_loss", "wiou_v3")
+    assert line.startswith(f"error: cannot resume from {checkpoint}: the loss state (none) does not fit this "
+                           "loss kit")
+    assert line.endswith("resume with the loss settings it was saved with")
+    assert_intact(checkpoint)
+
+
 def test_training_that_diverges(data, one_epoch, tmp_path):
     # A learning rate far too high: NaN weights would otherwise fail deep in YOLOX's label assignment.
     line, checkpoint = resume(one_epoch, tmp_path, data / "data", "basic_lr_per_img", "1000", "eval_interval", "5",

@@ -28,6 +28,7 @@ from yolox_focal.runtime.ap_report import format_ap  # noqa: E402
 from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint,  # noqa: E402
                                      main_guard, run_yolox_entry, start_tool)
 from yolox_focal.runtime.distributed import launch, world_size  # noqa: E402
+from yolox_focal.runtime.loss_state import check_loss_state_fits  # noqa: E402
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
@@ -38,7 +39,13 @@ def check_resume(exp, args):
     and, for a resume, fits the exp's model."""
     if args.resume:
         path = args.ckpt or os.path.join(exp.output_dir, args.experiment_name, "latest_ckpt.pth")
-        interrupt.last_good_checkpoint(path, load_checkpoint(path, exp.get_model()).get("start_epoch"))
+        model = exp.get_model()
+        checkpoint = load_checkpoint(path, model)
+        try:
+            check_loss_state_fits(checkpoint, model)
+        except ValueError as error:
+            raise UsageError(f"cannot resume from {path}: {error}") from None
+        interrupt.last_good_checkpoint(path, checkpoint.get("start_epoch"))
     elif args.ckpt and not os.path.isfile(args.ckpt):
         raise UsageError(f"checkpoint not found: {args.ckpt}")
 

@@ -10,6 +10,7 @@ saved as the weights, but its loss kit is a copy made when the EMA started and n
 """
 
 import contextlib
+import copy
 import os
 import sys
 
@@ -51,6 +52,14 @@ def restore_loss_state(ckpt, model):
             logger.warning(f"the checkpoint holds no loss state; {sorted(kit.loss_state())} start afresh")
         return
     kit.load_loss_state(ckpt[KEY])
+
+
+def check_loss_state_fits(ckpt, model):
+    """Raise the one-line ``ValueError`` of :func:`restore_loss_state` now, before any work, if the
+    checkpoint's loss state is not ``model``'s loss kit's (another loss setting); changes nothing."""
+    kit = loss_kit_of(model)
+    if kit is not None and KEY in ckpt:
+        copy.deepcopy(kit).load_loss_state(ckpt[KEY])
 
 
 @contextlib.contextmanager

@@ -9,8 +9,10 @@ import torch
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 
 from helpers import REPO, Recorder, head_inputs
-from references import (bce, reference_bce_blur, reference_eiou, reference_focal, reference_quality_focal,
-                        reference_siou, reference_smoothed_bce, reference_varifocal, xyxy)
+from references import (bce, geometry, reference_alpha_iou, reference_bce_blur, reference_eiou, reference_focal,
+                        reference_mpdiou, reference_nwd, reference_poly1, reference_poly1_focal,
+                        reference_quality_focal, reference_shape_iou, reference_siou, reference_slide,
+                        reference_smoothed_bce, reference_varifocal, reference_wiou, reference_wiou_v3, xyxy)
 from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, flavour, yolox_settings
 from yolox_focal.losses import losses_for
 from yolox_focal.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
@@ -123,6 +125,19 @@ BRANCH_CHANGES = [
     (dict(box_loss="ciou", box_loss_weight=2.0), "box", BOX_REFERENCES["ciou"], 2.0),
     (dict(box_loss="eiou"), "box", BOX_REFERENCES["eiou"], 1.0),
     (dict(box_loss="siou"), "box", BOX_REFERENCES["siou"], 1.0),
+    # the newer losses; the running means with momentum 1 are the batch's own (head_inputs: 64 px images)
+    (dict(obj_loss="poly1", obj_poly1_epsilon=0.5), "obj", lambda x, t: reference_poly1(x, t, 0.5), 1.0),
+    (dict(cls_loss="poly1_focal", cls_poly1_focal_epsilon=-0.5), "cls",
+     lambda x, t: reference_poly1_focal(x, t, -0.5, 1.5, 0.25), 1.0),
+    (dict(cls_loss="slide"), "cls", lambda x, t: reference_slide(x, t), 1.0),
+    (dict(cls_loss="slide_ema"), "cls", lambda x, t: reference_slide(x, t), 1.0),  # the first batch sets it
+    (dict(box_loss="alpha_iou"), "box", lambda p, t: reference_alpha_iou(p, t, 3.0), 1.0),
+    (dict(box_loss="wiou"), "box", reference_wiou, 1.0),
+    (dict(box_loss="wiou_v3", box_wiou_v3_momentum=1.0), "box",
+     lambda p, t: reference_wiou_v3(p, t, (1 - geometry(p, t)[0]).mean(), 1.9, 3.0), 1.0),
+    (dict(box_loss="mpdiou"), "box", lambda p, t: reference_mpdiou(p, t, (64, 64)), 1.0),
+    (dict(box_loss="shape_iou", box_shape_iou_scale=1.0), "box", lambda p, t: reference_shape_iou(p, t, 1.0), 1.0),
+    (dict(box_loss="nwd"), "box", lambda p, t: reference_nwd(p, t, 12.8), 1.0),
     (dict(box_inner_ratio=0.7), "box", ref_modified(BOX_REFERENCES["iou"], ratio=0.7), 1.0),
     (dict(box_loss="ciou", box_focaler_low=0.2, box_focaler_high=0.8), "box",
      ref_modified(BOX_REFERENCES["ciou"], low=0.2, high=0.8), 1.0),

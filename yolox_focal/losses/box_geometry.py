@@ -13,16 +13,22 @@ from ._common import check_reduction, compute_dtype
 EPS = 1e-7
 
 
-def box_inputs(loss_name, pred, target, reduction):
-    """Check ``(..., 4)`` boxes and the reduction; return both as ``(N, 4)`` in the compute dtype
-    (float16/bfloat16 in float32: a box area in pixels overflows float16) and the shape of the
-    loss, ``pred.shape[:-1]``."""
+def check_boxes(loss_name, pred, target, reduction):
+    """One-line ``ValueError``s for a bad reduction, boxes of other shapes than ``(..., 4)`` or
+    boxes that are not floating point; ``loss_name`` starts each message."""
     check_reduction(reduction)
     if pred.shape != target.shape or pred.shape[-1:] != (4,):
         raise ValueError(f"{loss_name} needs pred and target of the same shape (..., 4), got "
                          f"{tuple(pred.shape)} and {tuple(target.shape)}")
     if not pred.is_floating_point():
         raise ValueError(f"{loss_name} needs floating-point boxes, got dtype {pred.dtype}")
+
+
+def box_inputs(loss_name, pred, target, reduction):
+    """Check the boxes (:func:`check_boxes`); return both as ``(N, 4)`` in the compute dtype
+    (float16/bfloat16 in float32: a box area in pixels overflows float16) and the shape of the
+    loss, ``pred.shape[:-1]``."""
+    check_boxes(loss_name, pred, target, reduction)
     dtype = compute_dtype(pred)
     return pred.reshape(-1, 4).to(dtype), target.reshape(-1, 4).to(dtype), pred.shape[:-1]
 

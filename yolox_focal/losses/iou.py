@@ -24,7 +24,8 @@ import math
 
 import torch
 
-from ._common import EPS, Number, check_reduction, reduce
+from ._common import EPS, Number, reduce
+from .box_geometry import check_boxes
 from .declare import LOSSES, KitLoss, Param, register
 
 __all__ = ["box_iou_loss", "iou_loss", "IoULoss", "giou_loss", "GIoULoss", "diou_loss", "DIoULoss", "ciou_loss",
@@ -100,12 +101,7 @@ def _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size, theta):
 
 def _box_loss(name, compute, pred, target, reduction, *args):
     """Check the boxes, then ``compute(pred, target, *args)`` on them flattened to ``(N, 4)``."""
-    check_reduction(reduction)
-    if pred.shape != target.shape or pred.shape[-1:] != (4,):
-        raise ValueError(f"the {name} loss needs pred and target of the same shape (..., 4), got "
-                         f"{tuple(pred.shape)} and {tuple(target.shape)}")
-    if not pred.is_floating_point():
-        raise ValueError(f"the {name} loss needs floating-point boxes, got dtype {pred.dtype}")
+    check_boxes(f"the {name} loss", pred, target, reduction)  # in YOLOX's dtype: iou and giou bit for bit
     shape = pred.shape[:-1]
     loss = compute(pred.reshape(-1, 4), target.reshape(-1, 4).to(pred.dtype), *args)
     return reduce(loss.reshape(shape), reduction)

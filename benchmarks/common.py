@@ -1,13 +1,17 @@
 """Timing and reporting shared by the benchmark scripts.
 
-Variants are timed interleaved (A, B, C, A, B, C, ...) after a warm-up, so that drift in machine
-load hits every variant alike; each ratio is the median of per-round ratios against the baseline.
+Variants are timed interleaved (each round runs every variant once, in a shuffled order) after a
+warm-up, so that drift in machine load hits every variant alike; each ratio is the median of
+per-round ratios against the baseline.
 """
 
 import argparse
+import gc
 import json
+import math
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -32,28 +36,46 @@ def sync(device):
 def time_interleaved(variants, device, rounds=30, warmup=5):
     """Time each zero-argument callable in ``variants`` (name -> fn) round by round.
 
-    Returns {name: {"median_ms", "ratio"}} with ratios against the first variant.
+    Each round runs every variant once, in a fresh random order (seeded, so runs repeat), so no
+    variant always follows the same one; the garbage collector is off while timing, as in
+    ``timeit``, so its pauses land on no variant. Returns {name: {"median_ms", "ratio"}} with
+    ratios against the first variant.
     """
     names = list(variants)
     for _ in range(warmup):
         for name in names:
             variants[name]()
     times = {name: [] for name in names}
-    for _ in range(rounds):
-        for name in names:
-            sync(device)
-            start = time.perf_counter()
-            variants[name]()
-            sync(device)
-            times[name].append(time.perf_counter() - start)
+    order = random.Random(0)
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for name in order.sample(names, len(names)):
+                sync(device)
+                start = time.perf_counter()
+                variants[name]()
+                sync(device)
+                times[name].append(time.perf_counter() - start)
+    finally:
+        if collecting:
+            gc.enable()
     base = times[names[0]]
-    return {
-        name: {
-            "median_ms": 1e3 * statistics.median(times[name]),
-            "ratio": statistics.median(t / b for t, b in zip(times[name], base)),
-        }
-        for name in names
-    }
+    results = {}
+    for name in names:
+        ratios = [t / b for t, b in zip(times[name], base)]
+        results[name] = {"median_ms": 1e3 * statistics.median(times[name]), "ratio": statistics.median(ratios),
+                         "ratio_ci95": median_ci95(ratios)}
+    return results
+
+
+def median_ci95(values):
+    """A distribution-free 95 % confidence interval of the median of ``values``: the order
+    statistics n/2 -+ 1.96 sqrt(n)/2 (normal approximation to the binomial)."""
+    ordered, n = sorted(values), len(values)
+    half_width = 1.96 * math.sqrt(n) / 2
+    return ordered[max(0, math.floor(n / 2 - half_width))], ordered[min(n - 1, math.ceil(n / 2 + half_width))]
 
 
 def saved_bytes(fn):

@@ -491,3 +491,21 @@ def test_bad_options_one_line(kwargs, words):
     with pytest.raises(ValueError) as info:
         KitFocalLoss(**kwargs)
     assert str(info.value) == words
+
+
+@pytest.mark.parametrize("name", sorted(set(losses_for("obj")) | set(losses_for("cls"))))
+def test_strided_logits_give_what_contiguous_ones_give(name):
+    # YOLOX hands the objectness logits over as a view of its head's outputs: every 85th element
+    g = torch.Generator().manual_seed(3)
+    outputs = (torch.randn(2, 300, 85, generator=g) * 4).requires_grad_()
+    strided = outputs[..., 4:5].reshape(-1, 1)
+    assert not strided.is_contiguous()
+    copy = strided.detach().clone().requires_grad_()
+    target = (torch.rand(600, 1, generator=g) < 0.3) * torch.rand(600, 1, generator=g)
+    loss = LOSSES[name]()
+    # to rounding: torch's own BCE takes another (vectorised) path on contiguous input
+    torch.testing.assert_close(loss(strided, target), loss(copy, target), atol=1e-6, rtol=1e-6)
+    loss(strided, target).sum().backward()
+    loss(copy, target).sum().backward()
+    torch.testing.assert_close(outputs.grad[..., 4:5].reshape(-1, 1), copy.grad, atol=1e-6, rtol=1e-6)
+    assert (outputs.grad[..., :4] == 0).all() and (outputs.grad[..., 5:] == 0).all()

@@ -13,6 +13,7 @@ In a YOLOX tree that carries this project's ``patches/``, ``YOLOXHead.get_losses
 ``self.loss_kit``; there the head only sets that attribute.
 """
 
+import functools
 import inspect
 
 from torch import nn
@@ -127,10 +128,11 @@ class FocalYOLOXHead(YOLOXHead):
             setattr(self, attr, _LossModuleStandIn(attr, original))
 
     def get_losses(self, *args, **kwargs):
-        self.loss_kit.start_batch(_argument(super().get_losses, args, kwargs, "imgs"))
+        arguments = _arguments(super().get_losses, args, kwargs)
+        self.loss_kit.start_batch(arguments.get("imgs"))
         if _calls_loss_kit_itself(self):
             return super().get_losses(*args, **kwargs)
-        outputs = _argument(super().get_losses, args, kwargs, "outputs")
+        outputs = arguments.get("outputs")
         rows = outputs.shape[0] * outputs.shape[1] if outputs is not None else None
         plan = _CallPlan(self.loss_kit, self.num_classes, rows)
         stand_ins = [getattr(self, attr) for attr in _EXPECTED_CALLS]
@@ -150,11 +152,17 @@ def _calls_loss_kit_itself(head):
     return getattr(type(head), "computes_losses_with_loss_kit", False)
 
 
-def _argument(method, args, kwargs, name):
+def _arguments(method, args, kwargs):
+    """{parameter name: value} of a call of the bound ``method`` (empty if they do not bind)."""
     try:
-        return inspect.signature(method).bind(*args, **kwargs).arguments.get(name)
+        return _signature(method.__func__).bind(method.__self__, *args, **kwargs).arguments
     except TypeError:
-        return None
+        return {}
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(function):
+    return inspect.signature(function)  # once per YOLOX class: it costs more than binding
 
 
 _CLASSES_WITH_LOSS_KIT = {}

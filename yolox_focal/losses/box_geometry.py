@@ -38,8 +38,10 @@ class PairGeometry:
     the operations of one coordinate at a time, as iou.py does):
 
     ``p_centre, p_size, t_centre, t_size``; corners ``p_lo, p_hi, t_lo, t_hi``; ``offset``
-    (pred centre - target centre); ``enclosing`` (width and height of the smallest box holding
-    both); and ``iou`` (N,), guarded by EPS: two zero-size boxes have IoU 0, not 0 / 0.
+    (pred centre - target centre); ``overlap`` (the intersection's width and height, negative
+    where the boxes are apart) and ``inter_wh`` (the same, clamped at 0); ``enclosing`` (width and
+    height of the smallest box holding both); ``guarded_union`` (the union + EPS) and ``iou``
+    (N,), guarded by EPS: two zero-size boxes have IoU 0, not 0 / 0.
     """
 
     def __init__(self, pred, target):
@@ -48,10 +50,11 @@ class PairGeometry:
         p_half, t_half = self.p_size / 2, self.t_size / 2
         self.p_lo, self.p_hi = self.p_centre - p_half, self.p_centre + p_half
         self.t_lo, self.t_hi = self.t_centre - t_half, self.t_centre + t_half
-        inter_wh = (torch.min(self.p_hi, self.t_hi) - torch.max(self.p_lo, self.t_lo)).clamp_(min=0)
-        inter = inter_wh[0] * inter_wh[1]
-        union = self.p_size[0] * self.p_size[1] + self.t_size[0] * self.t_size[1] - inter
-        self.iou = inter / (union + EPS)
+        self.overlap = torch.min(self.p_hi, self.t_hi) - torch.max(self.p_lo, self.t_lo)  # < 0: apart
+        self.inter_wh = self.overlap.clamp(min=0)
+        inter = self.inter_wh[0] * self.inter_wh[1]
+        self.guarded_union = self.p_size[0] * self.p_size[1] + self.t_size[0] * self.t_size[1] - inter + EPS
+        self.iou = inter / self.guarded_union
         self.offset = self.p_centre - self.t_centre
 
     @property

@@ -1,7 +1,7 @@
 """Head benchmark: ``get_losses`` (forward + backward) of FocalYOLOXHead, for each branch choice,
 against YOLOX's YOLOXHead.
 
-    python benchmarks/bench_head.py [--device auto|cpu|cuda] [--rounds 40] [--json PATH]
+    python benchmarks/bench_head.py [--device auto|cpu|cuda] [--rounds 80] [--json PATH]
 
 One head per loss of each branch (the other branches at YOLOX's setting), plus the kit at YOLOX's
 settings; all share weights and run on the same inputs: the head outputs YOLOX computes from
@@ -100,7 +100,7 @@ def run_case(size_name, batch, device, rounds):
 
 
 def main():
-    parser = benchmark_parser(__doc__, rounds=40, json_name="head.json")
+    parser = benchmark_parser(__doc__, rounds=80, json_name="head.json")
     args = parser.parse_args()
     device = pick_device(args.device)
     load_before = os.getloadavg()  # timings are only as good as the machine is quiet

@@ -20,6 +20,18 @@ def test_print_interval_longer_than_an_epoch_and_too_many_workers_are_adjusted()
     assert any(f"data_num_workers {usable_cores() + 3} is more than" in n for n in notices)
 
 
+def test_workers_are_shared_between_the_processes_of_a_machine():
+    cores = usable_cores()
+    exp = load_exp(EXP, None, ["data_num_workers", str(cores)])
+    notices = fit_training_settings(exp, batch_size=4, train_images=8, processes=2)
+    assert exp.data_num_workers == max(cores // 2, 1)
+    assert any(f"data_num_workers {cores} is more than 2 processes' share of this machine's {cores} cores: "
+               f"using {max(cores // 2, 1)}" in n for n in notices)
+    many = load_exp(EXP, None, ["data_num_workers", "4"])
+    fit_training_settings(many, batch_size=4, train_images=8, processes=cores + 1)
+    assert many.data_num_workers == 1  # never 0: each process keeps a worker
+
+
 def test_max_epoch_not_above_no_aug_epochs_is_refused():
     exp = load_exp(EXP, None, ["max_epoch", "2", "no_aug_epochs", "5"])
     with pytest.raises(FixableError, match="max_epoch 2 is not above no_aug_epochs 5"):

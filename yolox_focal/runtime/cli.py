@@ -125,8 +125,9 @@ def start_tool(tool, description, splits):
     device = pick_device(args.device, args.fp16)
     check_launch(args, device, _gpus_available())  # -d, --num_machines, --machine_rank, --dist-url
     report = check_data(exp, splits)
-    notices = fit_loader_workers(exp) if "train" not in splits else fit_training_settings(
-        exp, args.batch_size, report.counts["train"]["images"])
+    processes = args.devices or 1  # on this machine
+    notices = fit_loader_workers(exp, processes) if "train" not in splits else fit_training_settings(
+        exp, args.batch_size, report.counts["train"]["images"], processes)
     for line in report.warnings + notices:
         print(f"warning: {line}", file=sys.stderr)
     return args, exp, device

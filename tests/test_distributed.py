@@ -63,6 +63,16 @@ PROBE = """
             save("shard", [int(i) for i in itertools.islice(iter(sampler), len(sampler))])
             return loader
 
+        def get_evaluator(self, *args, **kwargs):
+            evaluator = super().get_evaluator(*args, **kwargs)
+
+            def evaluate_prediction(data_list, statistics):  # the detections rank 0 scores, then scored
+                save("detections", data_list)
+                return type(evaluator).evaluate_prediction(evaluator, data_list, statistics)
+
+            evaluator.evaluate_prediction = evaluate_prediction
+            return evaluator
+
         def eval(self, model, evaluator, is_distributed, *args, **kwargs):
             save("weights", model.state_dict())
             save("loss_state", self.model.head.loss_kit.loss_state())  # the trained model's kit
@@ -195,16 +205,30 @@ def test_the_loss_state_is_the_same_on_every_process_and_is_what_the_checkpoint_
     assert saved.keys() == states[0].keys() and all(torch.equal(saved[k], states[0][k]) for k in saved)
 
 
+def scored_detections(root):
+    """What the last evaluation handed pycocotools, per image, in a stable order."""
+    by_image = {}
+    for detection in torch.load(root / "probes" / "detections0.pt"):
+        by_image.setdefault(detection["image_id"], []).append(
+            (detection["category_id"], tuple(detection["bbox"]), detection["score"]))
+    return {image: sorted(detections) for image, detections in by_image.items()}
+
+
 def test_two_process_evaluation_scores_the_whole_validation_set(trained, root):
     # 5 validation images over 2 processes: torch's sampler repeats one; it must count once. Each
     # image passes the model alone and on one thread in both runs, so the scores agree to the bit.
+    # At --conf 0 every image keeps detections, whatever two iterations of training taught the model.
     checkpoint = trained[0] / "last_epoch_ckpt.pth"
     args = [ckpt_flag(), checkpoint, "--conf", "0.0", *exp_args(root, "two")]
     one = run(root, "eval.py", "-b", "1", *args, env={"OMP_NUM_THREADS": "1"})
+    alone = scored_detections(root)
     two = run(root, "eval.py", "-d", "2", "-b", "2", *args, env={"OMP_NUM_THREADS": "1"})
     lines, table = evaluation(two)
-    assert (lines, table) == evaluation(one)
-    assert len(lines) == 12 and any(float(line.split()[1]) > 0 for line in table[2:])  # something detected
+    assert (lines, table) == evaluation(one) and len(lines) == 12
+    assert scored_detections(root) == alone
+    images = json.loads((root / "data" / "annotations" / "instances_val2017.json").read_text())["images"]
+    assert len(images) == 5 and sorted(alone) == sorted(image["id"] for image in images)
+    assert all(alone.values())
 
 
 def two_machines(root, *args):

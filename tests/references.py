@@ -241,6 +241,15 @@ def random_pairs(n, seed, dtype=torch.float64, disjoint=False):
     return pred, target
 
 
+
+def large_pairs(n, seed, dtype):
+    """random_pairs with every side four times as long (up to about 600 px), in ``dtype``: about half
+    the box areas lie beyond float16's largest number, 65504."""
+    pred, target = random_pairs(n, seed, torch.float32)
+    pred[:, 2:] *= 4
+    target[:, 2:] *= 4
+    return pred.to(dtype), target.to(dtype)
+
 def mixed_targets(n, generator, dtype=torch.float64):
     """Soft targets in (0, 1), with a quarter hard 0/1 and a quarter exactly 0 (varifocal's negatives)."""
     t = torch.rand(n, generator=generator, dtype=dtype)

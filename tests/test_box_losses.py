@@ -8,7 +8,7 @@ import torch
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from yolox.models.losses import IOUloss
 
-from references import (DEGENERATE_PAIRS, geometry, random_pairs, reference_ciou, reference_diou, reference_eiou, reference_siou, xyxy)
+from references import (DEGENERATE_PAIRS, geometry, large_pairs, random_pairs, reference_ciou, reference_diou, reference_eiou, reference_siou, xyxy)
 from yolox_focal.losses import (LOSSES, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss,
                                 losses_for, siou_loss)
 
@@ -295,6 +295,37 @@ def test_modifiers_off_are_the_loss_bit_for_bit(kind):
     pred, target = random_pairs(500, 13, torch.float32)
     off = MODULES[kind](inner_ratio=1.0, focaler_low=0.0, focaler_high=1.0)
     assert torch.equal(off(pred, target), box_iou_loss(pred, target, kind))
+
+
+# ---- half precision ----------------------------------------------------------------------------
+# Under YOLOX's --fp16 (autocast) the head hands over float16 boxes; the loss must not compute their
+# areas in float16, which overflows above 65504 px^2 (a 256 x 256 box). iou and giou are YOLOX's
+# arithmetic in YOLOX's dtype (autocast computes its products of sizes in float32).
+
+@pytest.mark.parametrize("kind", ["diou", "ciou", "eiou", "siou"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_boxes_compute_in_float32(kind, dtype):
+    pred, target = large_pairs(300, 14, dtype)
+    assert (pred[:, 2].float() * pred[:, 3].float() > 65504).float().mean() > 0.4  # float16 cannot hold them
+    half = pred.clone().requires_grad_()
+    loss = box_iou_loss(half, target, kind)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, box_iou_loss(pred.float(), target.float(), kind), atol=0, rtol=0)
+    loss.sum().backward()
+    assert half.grad.dtype == dtype and torch.isfinite(half.grad).all()
+
+
+@pytest.mark.parametrize("options", MODIFIED, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_modifiers_compute_half_boxes_in_float32(options, dtype):
+    pred, target = large_pairs(300, 15, dtype)
+    module = MODULES["ciou"](**options)
+    half = pred.clone().requires_grad_()
+    loss = module(half, target)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, module(pred.float(), target.float()), atol=0, rtol=0)
+    loss.sum().backward()
+    assert torch.isfinite(half.grad).all()
 
 
 @pytest.mark.parametrize("options", MODIFIED, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))

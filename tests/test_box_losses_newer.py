@@ -7,7 +7,7 @@ import importlib
 import pytest
 import torch
 
-from references import (DEGENERATE_PAIRS, random_pairs, reference_alpha_iou, reference_mpdiou,
+from references import (DEGENERATE_PAIRS, large_pairs, random_pairs, reference_alpha_iou, reference_mpdiou,
                         reference_nwd, reference_shape_iou, reference_wiou, reference_wiou_v3)
 from yolox_focal.losses.alpha_iou import AlphaIoULoss, alpha_iou_loss
 from yolox_focal.losses.declare import LOSSES, KitLoss
@@ -219,11 +219,11 @@ def test_shapes_and_reductions(name, params):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_boxes_compute_in_float32(name, params, dtype):
     fn = BOX[name][0]
-    pred, target = random_pairs(200, 6, torch.float32)
-    half = pred.to(dtype).requires_grad_()
-    loss = fn(half, target.to(dtype), **params)
+    pred, target = large_pairs(200, 6, dtype)  # areas that float16 cannot hold
+    half = pred.clone().requires_grad_()
+    loss = fn(half, target, **params)
     assert loss.dtype == torch.float32
-    torch.testing.assert_close(loss, fn(pred.to(dtype).float(), target.to(dtype).float(), **params), atol=0, rtol=0)
+    torch.testing.assert_close(loss, fn(pred.float(), target.float(), **params), atol=0, rtol=0)
     loss.sum().backward()
     assert half.grad.dtype == dtype and torch.isfinite(half.grad).all()
 

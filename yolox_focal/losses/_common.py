@@ -1,6 +1,6 @@
 """What every loss of the kit shares: declared parameter ranges, input checks, float32 compute for
-half-precision input, reduction, a fused autograd function, label smoothing, and the IoU that the
-box modifiers (Inner-IoU, Focaler-IoU) change.
+half-precision input, reduction, a fused autograd function, label smoothing, and the guard of the
+box losses' divisions.
 
 Needs only torch: the patch series (tools/make_patches.py) copies the losses into a YOLOX tree.
 """
@@ -175,33 +175,6 @@ def smooth_targets(target, epsilon):
     return target * (1 - epsilon) + epsilon / 2
 
 
-EPS = 1e-7  # torchvision's: keeps a division by an area or a squared length finite
-
-
-def box_iou(pred, target):
-    """IoU of ``(..., 4)`` ``(cx, cy, w, h)`` boxes, ``(...)``; 0 for two empty boxes."""
-    p_half, t_half = pred[..., 2:] / 2, target[..., 2:] / 2
-    low = torch.max(pred[..., :2] - p_half, target[..., :2] - t_half)
-    high = torch.min(pred[..., :2] + p_half, target[..., :2] + t_half)
-    inter_wh = (high - low).clamp_(min=0)
-    inter = inter_wh[..., 0] * inter_wh[..., 1]
-    union = pred[..., 2] * pred[..., 3] + target[..., 2] * target[..., 3] - inter
-    return inter / (union + EPS)
-
-
-def box_modifier(pred, target, inner_ratio=1.0, focaler_low=0.0, focaler_high=1.0):
-    """``IoU - IoU'``: added to an IoU-based box loss L it gives L' = L + IoU - IoU', the rule of
-    Inner-IoU (Zhang et al. 2023) and Focaler-IoU (Zhang & Zhang 2024).
-
-    IoU' is the IoU of the auxiliary boxes (same centres, width and height times ``inner_ratio``),
-    then mapped linearly from [focaler_low, focaler_high] onto [0, 1] and clamped; with both the
-    Focaler mapping applies to the Inner-IoU.
-    """
-    iou = box_iou(pred, target)
-    modified = iou
-    if inner_ratio != 1:
-        scale = pred.new_tensor([1.0, 1.0, inner_ratio, inner_ratio])
-        modified = box_iou(pred * scale, target * scale)
-    if focaler_low != 0 or focaler_high != 1:
-        modified = ((modified - focaler_low) / (focaler_high - focaler_low)).clamp(0, 1)
-    return iou - modified
+# torchvision's guard: keeps a box loss's division by an area or a squared length finite (and its
+# gradient, for zero-size boxes) at the cost of ~EPS / area in the value.
+EPS = 1e-7

@@ -1,16 +1,13 @@
-"""What the newer box losses (alpha_iou, wiou, mpdiou, shape_iou, nwd) share: the checks of their
-input and the geometry of matched pairs of ``(cx, cy, w, h)`` boxes, computed once.
+"""What the box losses share: the checks of their input and, for all but YOLOX's own iou and giou
+(which repeat YOLOX's arithmetic), the geometry of matched pairs of ``(cx, cy, w, h)`` boxes,
+computed once.
 
 Needs only torch.
 """
 
 import torch
 
-from ._common import check_reduction, compute_dtype
-
-# The guard of every division, as iou.py's guarded kinds and torchvision's box losses use it: it
-# keeps loss and gradient finite for zero-size boxes at the cost of ~EPS / area in the value.
-EPS = 1e-7
+from ._common import EPS, check_reduction, compute_dtype
 
 
 def check_boxes(loss_name, pred, target, reduction):
@@ -35,7 +32,7 @@ def box_inputs(loss_name, pred, target, reduction):
 
 class PairGeometry:
     """The geometry of N matched pairs, x and y side by side as contiguous ``(2, N)`` tensors (half
-    the operations of one coordinate at a time, as iou.py does):
+    the operations of one coordinate at a time, on contiguous memory):
 
     ``p_centre, p_size, t_centre, t_size``; corners ``p_lo, p_hi, t_lo, t_hi``; ``offset``
     (pred centre - target centre); ``overlap`` (the intersection's width and height, negative
@@ -60,3 +57,25 @@ class PairGeometry:
     @property
     def enclosing(self):
         return torch.max(self.p_hi, self.t_hi) - torch.min(self.p_lo, self.t_lo)
+
+
+def box_modifier(pred, target, inner_ratio=1.0, focaler_low=0.0, focaler_high=1.0):
+    """``IoU - IoU'`` per pair of ``(..., 4)`` boxes: added to an IoU-based box loss L it gives
+    L' = L + IoU - IoU', the rule of Inner-IoU (Zhang et al. 2023) and Focaler-IoU (Zhang & Zhang
+    2024). Half-precision boxes are computed in float32, as the losses are (a box area in pixels
+    overflows float16).
+
+    IoU' is the IoU of the auxiliary boxes (same centres, width and height times ``inner_ratio``),
+    then mapped linearly from [focaler_low, focaler_high] onto [0, 1] and clamped; with both the
+    Focaler mapping applies to the Inner-IoU.
+    """
+    dtype = compute_dtype(pred)
+    pred, target, shape = pred.reshape(-1, 4).to(dtype), target.reshape(-1, 4).to(dtype), pred.shape[:-1]
+    iou = PairGeometry(pred, target).iou
+    modified = iou
+    if inner_ratio != 1:
+        scale = pred.new_tensor([1.0, 1.0, inner_ratio, inner_ratio])
+        modified = PairGeometry(pred * scale, target * scale).iou
+    if focaler_low != 0 or focaler_high != 1:
+        modified = ((modified - focaler_low) / (focaler_high - focaler_low)).clamp(0, 1)
+    return (iou - modified).reshape(shape)

@@ -35,7 +35,8 @@ import inspect
 import torch
 from torch import nn
 
-from ._common import SMOOTHING, Number, box_modifier, check_reduction, reduce, smooth_targets
+from ._common import SMOOTHING, Number, check_reduction, reduce, smooth_targets
+from .box_geometry import box_modifier
 
 __all__ = ["Number", "Param", "KitLoss", "LOSSES", "OPTIONS", "register", "losses_for", "all_reduce_sum"]
 
@@ -176,7 +177,7 @@ class KitLoss(nn.Module):
                                  f"LossKit.start_batch(imgs) before the losses")
         loss = super().__call__(pred, target, **{k: context[k] for k in self.needs})
         if self.modifiers:
-            loss = loss + box_modifier(pred, target.to(pred.dtype), **self.modifiers)
+            loss = loss + box_modifier(pred, target, **self.modifiers)
         if self.weight != 1:
             loss = loss * self.weight
         return reduce(loss, self.reduction)

@@ -25,7 +25,7 @@ import math
 import torch
 
 from ._common import EPS, Number, reduce
-from .box_geometry import check_boxes
+from .box_geometry import PairGeometry, box_inputs, check_boxes
 from .declare import LOSSES, KitLoss, Param, register
 
 __all__ = ["box_iou_loss", "iou_loss", "IoULoss", "giou_loss", "GIoULoss", "diou_loss", "DIoULoss", "ciou_loss",
@@ -52,17 +52,9 @@ def _yolox_iou(pred, target, giou):
 
 
 def _guarded(pred, target, kind, theta=4.0):
-    # x and y side by side, as contiguous (2, N) tensors: half the operations of one coordinate at
-    # a time, on contiguous memory
-    pred, target = pred.t().contiguous(), target.t().contiguous()
-    p_centre, p_size, t_centre, t_size = pred[:2], pred[2:], target[:2], target[2:]
-    p_half, t_half = p_size / 2, t_size / 2
-    p_lo, p_hi, t_lo, t_hi = p_centre - p_half, p_centre + p_half, t_centre - t_half, t_centre + t_half
-    inter_wh = (torch.min(p_hi, t_hi) - torch.max(p_lo, t_lo)).clamp_(min=0)
-    inter = inter_wh[0] * inter_wh[1]
-    iou = inter / (p_size[0] * p_size[1] + t_size[0] * t_size[1] - inter + EPS)
-    enclosing = torch.max(p_hi, t_hi) - torch.min(p_lo, t_lo)  # its width and height
-    offset = t_centre - p_centre
+    geometry = PairGeometry(pred, target)
+    iou, p_size, t_size, enclosing = geometry.iou, geometry.p_size, geometry.t_size, geometry.enclosing
+    offset = geometry.offset  # its sign does not matter: only its square and absolute value are used
     offset_sq = offset.square()
     if kind == "siou":
         return _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size, theta)
@@ -99,38 +91,45 @@ def _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size, theta):
     return 1 - iou + 0.5 * (distance_cost + shape_cost)
 
 
-def _box_loss(name, compute, pred, target, reduction, *args):
-    """Check the boxes, then ``compute(pred, target, *args)`` on them flattened to ``(N, 4)``."""
-    check_boxes(f"the {name} loss", pred, target, reduction)  # in YOLOX's dtype: iou and giou bit for bit
-    shape = pred.shape[:-1]
-    loss = compute(pred.reshape(-1, 4), target.reshape(-1, 4).to(pred.dtype), *args)
-    return reduce(loss.reshape(shape), reduction)
+def _yolox_loss(name, pred, target, reduction, giou):
+    """iou and giou: the boxes checked, then YOLOX's arithmetic in YOLOX's dtype, bit for bit (under
+    autocast, as in YOLOX's --fp16 training, its products of sizes are computed in float32)."""
+    check_boxes(f"the {name} loss", pred, target, reduction)
+    loss = _yolox_iou(pred.reshape(-1, 4), target.reshape(-1, 4).to(pred.dtype), giou)
+    return reduce(loss.reshape(pred.shape[:-1]), reduction)
+
+
+def _guarded_loss(name, pred, target, reduction, kind, theta=4.0):
+    """diou ... siou: the boxes checked and, if half precision, computed in float32 (an area in
+    pixels overflows float16), then ``_guarded``."""
+    pred, target, shape = box_inputs(f"the {name} loss", pred, target, reduction)
+    return reduce(_guarded(pred, target, kind, theta).reshape(shape), reduction)
 
 
 def iou_loss(pred, target, reduction="none"):
     """YOLOX's ``IOUloss(loss_type="iou")``, bit for bit: ``1 - IoU ** 2`` per pair of ``(..., 4)``
     ``(cx, cy, w, h)`` boxes (shape ``pred.shape[:-1]``), or its mean or sum."""
-    return _box_loss("iou", _yolox_iou, pred, target, reduction, False)
+    return _yolox_loss("iou", pred, target, reduction, False)
 
 
 def giou_loss(pred, target, reduction="none"):
     """YOLOX's ``IOUloss(loss_type="giou")``, bit for bit: ``1 - clamp(GIoU, -1, 1)``."""
-    return _box_loss("giou", _yolox_iou, pred, target, reduction, True)
+    return _yolox_loss("giou", pred, target, reduction, True)
 
 
 def diou_loss(pred, target, reduction="none"):
     """DIoU loss (Zheng et al. 2020): ``1 - IoU + rho^2 / c^2``."""
-    return _box_loss("diou", _guarded, pred, target, reduction, "diou")
+    return _guarded_loss("diou", pred, target, reduction, "diou")
 
 
 def ciou_loss(pred, target, reduction="none"):
     """CIoU loss (Zheng et al. 2020): DIoU + ``a v``, ``a`` a constant for the gradient."""
-    return _box_loss("ciou", _guarded, pred, target, reduction, "ciou")
+    return _guarded_loss("ciou", pred, target, reduction, "ciou")
 
 
 def eiou_loss(pred, target, reduction="none"):
     """EIoU loss (Zhang et al. 2021): DIoU + ``dw^2 / cw^2 + dh^2 / ch^2``."""
-    return _box_loss("eiou", _guarded, pred, target, reduction, "eiou")
+    return _guarded_loss("eiou", pred, target, reduction, "eiou")
 
 
 SIOU_PARAMS = {"theta": Param(4.0, Number(0, low_open=True, doc="exponent of the shape cost (YOLOv6: 4)"))}
@@ -139,7 +138,7 @@ SIOU_PARAMS = {"theta": Param(4.0, Number(0, low_open=True, doc="exponent of the
 def siou_loss(pred, target, theta=4.0, reduction="none"):
     """SIoU loss (Gevorgyan 2022) as YOLOv6 computes it: ``1 - IoU + (distance + shape cost) / 2``."""
     SIOU_PARAMS["theta"].check("siou theta", theta)
-    return _box_loss("siou", _guarded, pred, target, reduction, "siou", float(theta))
+    return _guarded_loss("siou", pred, target, reduction, "siou", float(theta))
 
 
 @register

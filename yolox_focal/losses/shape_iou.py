@@ -17,8 +17,8 @@ Needs only torch.
 
 import torch
 
-from ._common import Number, reduce
-from .box_geometry import EPS, PairGeometry, box_inputs
+from ._common import EPS, Number, reduce
+from .box_geometry import PairGeometry, box_inputs
 from .declare import KitLoss, Param, register
 
 __all__ = ["shape_iou_loss", "ShapeIoULoss"]

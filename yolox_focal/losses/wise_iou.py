@@ -22,8 +22,8 @@ import math
 
 import torch
 
-from ._common import Number, reduce
-from .box_geometry import EPS, PairGeometry, box_inputs
+from ._common import EPS, Number, reduce
+from .box_geometry import PairGeometry, box_inputs
 from .declare import KitLoss, Param, register
 from .running_mean import RunningMeanLoss
 

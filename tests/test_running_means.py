@@ -115,6 +115,19 @@ def test_slide_ema_before_any_training_uses_the_batchs_mean():
     assert loss.updates.item() == 0
 
 
+
+def test_slide_ema_takes_the_mean_of_half_targets_in_float32():
+    # 3001 positives: float16 counts only to 2048 exactly (3001 would round to 3000), and its sum
+    # of thousands of IoUs keeps few digits
+    g = torch.Generator().manual_seed(5)
+    t = torch.zeros(4000, 80)
+    rows = torch.arange(3001)
+    t[rows, torch.randint(80, (3001,), generator=g)] = torch.rand(3001, generator=g) * 0.6 + 0.35
+    half = t.half()
+    loss = SlideEMALoss().train()
+    loss(torch.zeros(4000, 80, dtype=torch.float16), half)
+    assert loss.mean.item() == pytest.approx(half.float().sum().item() / 3001, rel=1e-6)
+
 # ---- both -----------------------------------------------------------------------------------
 
 def _batch(name, seed):

@@ -178,6 +178,63 @@ def test_a_changed_branch_changes_only_its_loss(case, change):
     torch.testing.assert_close(got[0], got[1] + got[2] + got[3] + got[4])
 
 
+# ---- under --fp16 ----------------------------------------------------------------------------------
+# YOLOX's --fp16 runs get_losses under autocast: the matched boxes reach the box loss in float16, and
+# a ground truth above 256 x 256 px has an area float16 cannot hold. CPU autocast computes torch.prod
+# in float32 as CUDA's does (YOLOX's iou and giou rely on it).
+
+def big_inputs():
+    feats, labels, imgs = head_inputs(3, size=640, batch=2, gts_per_image=(4, 6))
+    labels[:, :3, 3:] = torch.tensor([420.0, 380.0])  # 159600 px^2
+    return feats, labels, imgs
+
+
+def under_fp16(head, feats, labels, imgs):
+    with torch.autocast("cpu", dtype=torch.float16):
+        return losses_of(head, feats, labels.half(), imgs, use_l1=True)
+
+
+def test_yolox_settings_equal_yolox_exactly_under_fp16():
+    stock, ours = make_heads(3, **YOLOX)
+    feats, labels, imgs = big_inputs()
+    expected, got = under_fp16(stock, feats, labels, imgs), under_fp16(ours, feats, labels, imgs)
+    assert torch.isfinite(expected[0])
+    for e, g in zip(expected, got):
+        assert torch.equal(e, g) if torch.is_tensor(e) else e == g
+
+
+FP16_BOX = {
+    "diou": ({}, BOX_REFERENCES["diou"]),
+    "ciou-focaler": (dict(box_focaler_low=0.1, box_focaler_high=0.9),
+                     ref_modified(BOX_REFERENCES["ciou"], low=0.1, high=0.9)),
+    "eiou": ({}, BOX_REFERENCES["eiou"]),
+    "siou": ({}, BOX_REFERENCES["siou"]),
+    "alpha_iou": ({}, lambda p, t: reference_alpha_iou(p, t, 3.0)),
+    "wiou": ({}, reference_wiou),
+    "wiou_v3": (dict(box_wiou_v3_momentum=1.0), lambda p, t: reference_wiou_v3(p, t, (1 - geometry(p, t)[0]).mean(),
+                                                                                1.9, 3.0)),
+    "mpdiou": ({}, lambda p, t: reference_mpdiou(p, t, (640, 640))),
+    "shape_iou": ({}, lambda p, t: reference_shape_iou(p, t, 0.0)),
+    "nwd": ({}, lambda p, t: reference_nwd(p, t, 12.8)),
+}
+
+
+@pytest.mark.parametrize("name", FP16_BOX)
+def test_box_losses_under_fp16_compute_the_float16_boxes_in_float32(name):
+    settings, reference = FP16_BOX[name]
+    stock, ours = make_heads(3, **dict(YOLOX, box_loss=name.split("-")[0], **settings))
+    stock.iou_loss = box_calls = Recorder(stock.iou_loss)
+    feats, labels, imgs = big_inputs()
+    expected, got = under_fp16(stock, feats, labels, imgs), under_fp16(ours, feats, labels, imgs)
+    ((pred, target),) = box_calls.calls  # the matched boxes YOLOX hands over
+    assert pred.dtype == target.dtype == torch.float16
+    assert (target[:, 2].float() * target[:, 3].float() > 65504).any()
+    want = 5 * reference(pred.double(), target.double()).sum() / pred.shape[0]  # 5 * sum / num_fg
+    assert torch.isfinite(got[1])
+    torch.testing.assert_close(got[1].double(), want, atol=1e-5, rtol=1e-5)
+    assert all(torch.equal(got[i], expected[i]) for i in (2, 3))  # objectness and classes: YOLOX's
+
+
 def test_every_branch_changed_trains_every_output():
     _, ours = make_heads(3, obj_loss="varifocal", cls_loss="qfocal", cls_label_smoothing=0.05, box_loss="siou")
     feats, labels, imgs = head_inputs(3)

@@ -33,8 +33,11 @@ def nwd_loss(pred, target, constant=12.8, reduction="none"):
     """
     CONSTANT.check("nwd constant", constant)
     pred, target, shape = box_inputs("nwd loss", pred, target, reduction)
-    # (dcx^2 + dcy^2 + dw^2 / 4 + dh^2 / 4) as one matrix-vector product
-    w2 = (pred - target).square() @ pred.new_tensor([1.0, 1.0, 0.25, 0.25])
+    # (dcx^2 + dcy^2 + dw^2 / 4 + dh^2 / 4) as one matrix-vector product, kept in float32 under
+    # autocast (YOLOX's --fp16), which runs products of matrices in float16, where squared
+    # distances in pixels overflow above 65504
+    with torch.autocast(pred.device.type, enabled=False):
+        w2 = (pred - target).square() @ pred.new_tensor([1.0, 1.0, 0.25, 0.25])
     distance = w2.clamp(min=torch.finfo(pred.dtype).tiny).sqrt()
     return reduce(torch.expm1(distance / -constant).neg().reshape(shape), reduction)  # 1 - exp(-d / C)
 

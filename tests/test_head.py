@@ -235,6 +235,23 @@ def test_box_losses_under_fp16_compute_the_float16_boxes_in_float32(name):
     assert all(torch.equal(got[i], expected[i]) for i in (2, 3))  # objectness and classes: YOLOX's
 
 
+@pytest.mark.parametrize("change", [c for c in BRANCH_CHANGES if c[1] != "box"],
+                         ids=lambda c: "-".join(f"{k}={v}" for k, v in c[0].items()))
+def test_objectness_and_class_losses_under_fp16_compute_in_float32(change):
+    settings, branch, reference, weight = change
+    stock, ours = make_heads(3, **dict(YOLOX, **settings))
+    stock.bcewithlog_loss = bce_calls = Recorder(stock.bcewithlog_loss)
+    feats, labels, imgs = big_inputs()
+    expected, got = under_fp16(stock, feats, labels, imgs), under_fp16(ours, feats, labels, imgs)
+    (obj_pred, obj_target), (cls_pred, cls_target) = bce_calls.calls
+    pred, target = (obj_pred, obj_target) if branch == "obj" else (cls_pred, cls_target)
+    assert pred.dtype == torch.float16
+    want = weight * reference(pred.double(), target.double()).sum() / max(obj_target.sum().item(), 1)
+    assert got[POSITION[branch]].dtype == torch.float32
+    torch.testing.assert_close(got[POSITION[branch]].double(), want, atol=1e-5, rtol=1e-5)
+    assert torch.equal(got[1], expected[1])  # the box loss: YOLOX's
+
+
 def test_every_branch_changed_trains_every_output():
     _, ours = make_heads(3, obj_loss="varifocal", cls_loss="qfocal", cls_label_smoothing=0.05, box_loss="siou")
     feats, labels, imgs = head_inputs(3)

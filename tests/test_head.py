@@ -181,23 +181,30 @@ def test_a_changed_branch_changes_only_its_loss(case, change):
 # ---- under --fp16 ----------------------------------------------------------------------------------
 # YOLOX's --fp16 runs get_losses under autocast: the matched boxes reach the box loss in float16, and
 # a ground truth above 256 x 256 px has an area float16 cannot hold. CPU autocast computes torch.prod
-# in float32 as CUDA's does (YOLOX's iou and giou rely on it).
+# in float32 as CUDA's does (YOLOX's iou and giou rely on it). One 448 px image: float16 convolutions
+# are slow on CPUs without float16 instructions.
 
-def big_inputs():
-    feats, labels, imgs = head_inputs(3, size=640, batch=2, gts_per_image=(4, 6))
+def under_fp16(head):
+    feats, labels, imgs = head_inputs(3, size=448, batch=1, gts_per_image=(6,))
     labels[:, :3, 3:] = torch.tensor([420.0, 380.0])  # 159600 px^2
-    return feats, labels, imgs
-
-
-def under_fp16(head, feats, labels, imgs):
     with torch.autocast("cpu", dtype=torch.float16):
         return losses_of(head, feats, labels.half(), imgs, use_l1=True)
 
 
-def test_yolox_settings_equal_yolox_exactly_under_fp16():
-    stock, ours = make_heads(3, **YOLOX)
-    feats, labels, imgs = big_inputs()
-    expected, got = under_fp16(stock, feats, labels, imgs), under_fp16(ours, feats, labels, imgs)
+@pytest.fixture(scope="module")
+def stock_fp16():
+    """YOLOXHead's losses under autocast float16 and the (pred, target) of each loss call."""
+    stock, _ = make_heads(3, **YOLOX)
+    stock.bcewithlog_loss, stock.iou_loss = Recorder(stock.bcewithlog_loss), Recorder(stock.iou_loss)
+    losses = under_fp16(stock)
+    (obj, cls), (box,) = stock.bcewithlog_loss.calls, stock.iou_loss.calls
+    return losses, {"obj": obj, "cls": cls, "box": box}
+
+
+def test_yolox_settings_equal_yolox_exactly_under_fp16(stock_fp16):
+    expected, calls = stock_fp16
+    _, ours = make_heads(3, **YOLOX)
+    got = under_fp16(ours)
     assert torch.isfinite(expected[0])
     for e, g in zip(expected, got):
         assert torch.equal(e, g) if torch.is_tensor(e) else e == g
@@ -213,20 +220,19 @@ FP16_BOX = {
     "wiou": ({}, reference_wiou),
     "wiou_v3": (dict(box_wiou_v3_momentum=1.0), lambda p, t: reference_wiou_v3(p, t, (1 - geometry(p, t)[0]).mean(),
                                                                                 1.9, 3.0)),
-    "mpdiou": ({}, lambda p, t: reference_mpdiou(p, t, (640, 640))),
+    "mpdiou": ({}, lambda p, t: reference_mpdiou(p, t, (448, 448))),
     "shape_iou": ({}, lambda p, t: reference_shape_iou(p, t, 0.0)),
     "nwd": ({}, lambda p, t: reference_nwd(p, t, 12.8)),
 }
 
 
 @pytest.mark.parametrize("name", FP16_BOX)
-def test_box_losses_under_fp16_compute_the_float16_boxes_in_float32(name):
+def test_box_losses_under_fp16_compute_the_float16_boxes_in_float32(name, stock_fp16):
     settings, reference = FP16_BOX[name]
-    stock, ours = make_heads(3, **dict(YOLOX, box_loss=name.split("-")[0], **settings))
-    stock.iou_loss = box_calls = Recorder(stock.iou_loss)
-    feats, labels, imgs = big_inputs()
-    expected, got = under_fp16(stock, feats, labels, imgs), under_fp16(ours, feats, labels, imgs)
-    ((pred, target),) = box_calls.calls  # the matched boxes YOLOX hands over
+    expected, calls = stock_fp16
+    _, ours = make_heads(3, **dict(YOLOX, box_loss=name.split("-")[0], **settings))
+    got = under_fp16(ours)
+    pred, target = calls["box"]  # the matched boxes YOLOX hands over
     assert pred.dtype == target.dtype == torch.float16
     assert (target[:, 2].float() * target[:, 3].float() > 65504).any()
     want = 5 * reference(pred.double(), target.double()).sum() / pred.shape[0]  # 5 * sum / num_fg
@@ -237,16 +243,14 @@ def test_box_losses_under_fp16_compute_the_float16_boxes_in_float32(name):
 
 @pytest.mark.parametrize("change", [c for c in BRANCH_CHANGES if c[1] != "box"],
                          ids=lambda c: "-".join(f"{k}={v}" for k, v in c[0].items()))
-def test_objectness_and_class_losses_under_fp16_compute_in_float32(change):
+def test_objectness_and_class_losses_under_fp16_compute_in_float32(change, stock_fp16):
     settings, branch, reference, weight = change
-    stock, ours = make_heads(3, **dict(YOLOX, **settings))
-    stock.bcewithlog_loss = bce_calls = Recorder(stock.bcewithlog_loss)
-    feats, labels, imgs = big_inputs()
-    expected, got = under_fp16(stock, feats, labels, imgs), under_fp16(ours, feats, labels, imgs)
-    (obj_pred, obj_target), (cls_pred, cls_target) = bce_calls.calls
-    pred, target = (obj_pred, obj_target) if branch == "obj" else (cls_pred, cls_target)
+    expected, calls = stock_fp16
+    _, ours = make_heads(3, **dict(YOLOX, **settings))
+    got = under_fp16(ours)
+    pred, target = calls[branch]
     assert pred.dtype == torch.float16
-    want = weight * reference(pred.double(), target.double()).sum() / max(obj_target.sum().item(), 1)
+    want = weight * reference(pred.double(), target.double()).sum() / max(calls["obj"][1].sum().item(), 1)
     assert got[POSITION[branch]].dtype == torch.float32
     torch.testing.assert_close(got[POSITION[branch]].double(), want, atol=1e-5, rtol=1e-5)
     assert torch.equal(got[1], expected[1])  # the box loss: YOLOX's

@@ -69,8 +69,7 @@ def box_modifier(pred, target, inner_ratio=1.0, focaler_low=0.0, focaler_high=1.
     then mapped linearly from [focaler_low, focaler_high] onto [0, 1] and clamped; with both the
     Focaler mapping applies to the Inner-IoU.
     """
-    dtype = compute_dtype(pred)
-    pred, target, shape = pred.reshape(-1, 4).to(dtype), target.reshape(-1, 4).to(dtype), pred.shape[:-1]
+    pred, target, shape = box_inputs("the box modifier", pred, target, "none")
     iou = PairGeometry(pred, target).iou
     modified = iou
     if inner_ratio != 1:

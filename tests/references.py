@@ -203,6 +203,38 @@ def reference_nwd(pred, target, constant):
     return 1 - torch.exp(-torch.sqrt(((a - b) ** 2).sum(-1)) / constant)
 
 
+def reference_modified_iou(pred, target, ratio=1.0, low=0.0, high=1.0):
+    """IoU': Inner-IoU (Zhang et al. 2023), the IoU of the boxes with width and height times ratio
+    about their centres, then Focaler-IoU (Zhang & Zhang 2024), mapped linearly from [low, high]
+    onto [0, 1] and clamped."""
+    scale = torch.tensor([1.0, 1.0, ratio, ratio], dtype=pred.dtype)
+    inner = geometry(pred * scale, target * scale)[0]
+    return ((inner - low) / (high - low)).clamp(0, 1)
+
+
+def reference_with_modified_iou(kind, penalty_loss=None, ratio=1.0, low=0.0, high=1.0, alpha=None, mean=None,
+                                delta=3.0):
+    """Box loss ``kind`` with IoU' in the place of the IoU in its formula, as the papers put it:
+    ``1 - IoU'**2`` (iou, YOLOX's 1 - IoU**2), ``1 - IoU'**alpha`` (alpha_iou), ``R (1 - IoU')``
+    (wiou), ``r R (1 - IoU')`` with r of the plain IoU (wiou_v3: alpha, mean, delta), and for a loss
+    ``1 - IoU + penalty`` (``penalty_loss``, its reference) ``L + IoU - IoU'``."""
+    def loss(pred, target):
+        iou, cw, ch, rho2 = geometry(pred, target)
+        modified = reference_modified_iou(pred, target, ratio, low, high)
+        attention = torch.exp(rho2 / (cw**2 + ch**2).detach())  # Wise-IoU's R
+        if kind == "iou":
+            return 1 - modified**2
+        if kind == "alpha_iou":
+            return 1 - modified**alpha
+        if kind == "wiou":
+            return attention * (1 - modified)
+        if kind == "wiou_v3":
+            beta = (1 - iou).detach() / mean
+            return beta / (delta * alpha ** (beta - delta)) * attention * (1 - modified)
+        return penalty_loss(pred, target) + iou - modified
+    return loss
+
+
 # Degenerate pairs (pred, target) on which every box loss must stay finite, loss and gradient.
 DEGENERATE_PAIRS = {
     "identical": ([10, 20, 4, 6], [10, 20, 4, 6]),

@@ -8,7 +8,8 @@ import torch
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from yolox.models.losses import IOUloss
 
-from references import (DEGENERATE_PAIRS, geometry, large_pairs, random_pairs, reference_ciou, reference_diou, reference_eiou, reference_siou, xyxy)
+from references import (DEGENERATE_PAIRS, large_pairs, random_pairs, reference_ciou, reference_diou, reference_eiou,
+                        reference_mpdiou, reference_shape_iou, reference_siou, reference_with_modified_iou, xyxy)
 from yolox_focal.losses import (LOSSES, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss,
                                 losses_for, siou_loss)
 
@@ -254,20 +255,22 @@ def test_siou_theta_matches_reference(theta):
 
 # ---- Inner-IoU and Focaler-IoU, on any IoU-based box loss ---------------------------------------
 
-def reference_iou(pred, target):
-    iou, _, _, _ = geometry(pred, target)
-    return iou
-
-
-def reference_modified(kind, pred, target, ratio=1.0, low=0.0, high=1.0):
-    """L + IoU - IoU' (Inner-IoU, Zhang et al. 2023; Focaler-IoU, Zhang & Zhang 2024): IoU' is the IoU of
-    the boxes with their width and height times ratio, mapped linearly from [low, high] onto [0, 1]."""
-    base = {"iou": lambda p, t: 1 - reference_iou(p, t) ** 2, **REFERENCES,
-            "giou": lambda p, t: generalized_box_iou_loss(xyxy(p), xyxy(t))}[kind]
-    scale = torch.tensor([1.0, 1.0, ratio, ratio], dtype=pred.dtype)
-    inner = reference_iou(pred * scale, target * scale)
-    return base(pred, target) + reference_iou(pred, target) - ((inner - low) / (high - low)).clamp(0, 1)
-
+# iou-based loss -> (its reference with IoU' in IoU's place, for the options; its module's arguments)
+MODIFIED_REFERENCES = {
+    "iou": lambda **o: reference_with_modified_iou("iou", **o),
+    "giou": lambda **o: reference_with_modified_iou(
+        "giou", lambda p, t: generalized_box_iou_loss(xyxy(p), xyxy(t)), **o),
+    **{k: (lambda k: lambda **o: reference_with_modified_iou(k, REFERENCES[k], **o))(k) for k in REFERENCES},
+    "alpha_iou": lambda **o: reference_with_modified_iou("alpha_iou", alpha=3.0, **o),
+    "wiou": lambda **o: reference_with_modified_iou("wiou", **o),
+    # eval mode: the running mean stays at its initial 1
+    "wiou_v3": lambda **o: reference_with_modified_iou("wiou_v3", alpha=1.9, mean=1.0, delta=3.0, **o),
+    "mpdiou": lambda **o: reference_with_modified_iou(
+        "mpdiou", lambda p, t: reference_mpdiou(p, t, INPUT_SIZE), **o),
+    "shape_iou": lambda **o: reference_with_modified_iou(
+        "shape_iou", lambda p, t: reference_shape_iou(p, t, 0.0), **o),
+}
+INPUT_SIZE = (640, 480)
 
 MODIFIED = [dict(inner_ratio=0.7), dict(inner_ratio=1.25), dict(focaler_low=0.2, focaler_high=0.8),
             dict(inner_ratio=0.8, focaler_high=0.9)]
@@ -278,16 +281,21 @@ def _reference_args(options):
                 high=options.get("focaler_high", 1.0))
 
 
-@pytest.mark.parametrize("kind", KINDS)
+def test_every_iou_based_loss_has_a_modified_reference():
+    assert set(MODIFIED_REFERENCES) == {name for name, cls in LOSSES.items() if cls.iou_based}
+
+
+@pytest.mark.parametrize("kind", list(MODIFIED_REFERENCES))
 @pytest.mark.parametrize("options", MODIFIED, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
-def test_modifiers_match_the_papers_rule(kind, options):
+def test_modifiers_take_the_iou_s_place_in_each_loss(kind, options):
     pred, target = random_pairs(1500, 12, torch.float64)
-    ours, ours_grad = _grad(MODULES[kind](**options), pred, target)
-    expected, expected_grad = _grad(lambda p, t: reference_modified(kind, p, t, **_reference_args(options)),
-                                    pred, target)
+    module = LOSSES[kind](**options).eval()
+    context = {"input_size": INPUT_SIZE} if "input_size" in module.needs else {}
+    ours, ours_grad = _grad(lambda p, t: module(p, t, **context), pred, target)
+    expected, expected_grad = _grad(MODIFIED_REFERENCES[kind](**_reference_args(options)), pred, target)
     torch.testing.assert_close(ours, expected, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(ours_grad, expected_grad, atol=1e-7, rtol=1e-5)
-    assert not torch.allclose(ours, box_iou_loss(pred, target, kind))
+    assert not torch.allclose(ours, LOSSES[kind]().eval()(pred, target, **context))
 
 
 @pytest.mark.parametrize("kind", KINDS)

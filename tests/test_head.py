@@ -12,7 +12,8 @@ from helpers import REPO, Recorder, head_inputs
 from references import (bce, geometry, reference_alpha_iou, reference_bce_blur, reference_eiou, reference_focal,
                         reference_mpdiou, reference_nwd, reference_poly1, reference_poly1_focal,
                         reference_quality_focal, reference_shape_iou, reference_siou, reference_slide,
-                        reference_smoothed_bce, reference_varifocal, reference_wiou, reference_wiou_v3, xyxy)
+                        reference_smoothed_bce, reference_varifocal, reference_wiou, reference_wiou_v3,
+                        reference_with_modified_iou, xyxy)
 from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, flavour, yolox_settings
 from yolox_focal.losses import losses_for
 from yolox_focal.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
@@ -86,16 +87,6 @@ def ref_iou(p, t):
     return inter / ((p[:, 2:] - p[:, :2]).prod(1) + (t[:, 2:] - t[:, :2]).prod(1) - inter)
 
 
-def ref_modified(loss, ratio=1.0, low=0.0, high=1.0):
-    """Inner-IoU (Zhang et al. 2023) then Focaler-IoU (Zhang & Zhang 2024) on ``loss``: L + IoU - IoU',
-    IoU' the IoU of the boxes with width and height times ratio, mapped from [low, high] to [0, 1]."""
-    def modified(p, t):
-        scale = torch.tensor([1.0, 1.0, ratio, ratio], dtype=p.dtype)
-        inner = ref_iou(p * scale, t * scale)
-        return loss(p, t) + ref_iou(p, t) - ((inner - low) / (high - low)).clamp(0, 1)
-    return modified
-
-
 BOX_REFERENCES = {
     "iou": lambda p, t: 1 - ref_iou(p, t) ** 2,
     "giou": lambda p, t: generalized_box_iou_loss(_xyxy(p), _xyxy(t)),
@@ -138,11 +129,17 @@ BRANCH_CHANGES = [
     (dict(box_loss="mpdiou"), "box", lambda p, t: reference_mpdiou(p, t, (64, 64)), 1.0),
     (dict(box_loss="shape_iou", box_shape_iou_scale=1.0), "box", lambda p, t: reference_shape_iou(p, t, 1.0), 1.0),
     (dict(box_loss="nwd"), "box", lambda p, t: reference_nwd(p, t, 12.8), 1.0),
-    (dict(box_inner_ratio=0.7), "box", ref_modified(BOX_REFERENCES["iou"], ratio=0.7), 1.0),
+    # the box modifiers: IoU' in IoU's place in each loss's formula
+    (dict(box_inner_ratio=0.7), "box", reference_with_modified_iou("iou", ratio=0.7), 1.0),
     (dict(box_loss="ciou", box_focaler_low=0.2, box_focaler_high=0.8), "box",
-     ref_modified(BOX_REFERENCES["ciou"], low=0.2, high=0.8), 1.0),
+     reference_with_modified_iou("ciou", BOX_REFERENCES["ciou"], low=0.2, high=0.8), 1.0),
     (dict(box_loss="giou", box_inner_ratio=1.3, box_focaler_high=0.9, box_loss_weight=2.0), "box",
-     ref_modified(BOX_REFERENCES["giou"], ratio=1.3, high=0.9), 2.0),
+     reference_with_modified_iou("giou", BOX_REFERENCES["giou"], ratio=1.3, high=0.9), 2.0),
+    (dict(box_loss="alpha_iou", box_focaler_low=0.3), "box",
+     reference_with_modified_iou("alpha_iou", low=0.3, alpha=3.0), 1.0),
+    (dict(box_loss="wiou_v3", box_wiou_v3_momentum=1.0, box_inner_ratio=0.8), "box",
+     lambda p, t: reference_with_modified_iou("wiou_v3", ratio=0.8, alpha=1.9, delta=3.0,
+                                              mean=(1 - geometry(p, t)[0]).mean())(p, t), 1.0),
 ]
 # get_losses' 6-tuple: total, 5 * box, obj, cls, l1, num_fg / num_gts
 POSITION = {"box": 1, "obj": 2, "cls": 3}
@@ -213,7 +210,7 @@ def test_yolox_settings_equal_yolox_exactly_under_fp16(stock_fp16):
 FP16_BOX = {
     "diou": ({}, BOX_REFERENCES["diou"]),
     "ciou-focaler": (dict(box_focaler_low=0.1, box_focaler_high=0.9),
-                     ref_modified(BOX_REFERENCES["ciou"], low=0.1, high=0.9)),
+                     reference_with_modified_iou("ciou", BOX_REFERENCES["ciou"], low=0.1, high=0.9)),
     "eiou": ({}, BOX_REFERENCES["eiou"]),
     "siou": ({}, BOX_REFERENCES["siou"]),
     "alpha_iou": ({}, lambda p, t: reference_alpha_iou(p, t, 3.0)),

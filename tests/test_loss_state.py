@@ -30,7 +30,7 @@ class RunningMeanIoULoss(KitLoss):
     """``iou_loss / mean``, ``mean`` a running mean (momentum ``momentum``) of the batches' mean IoU
     loss over every process; ``batches`` counts the updates."""
 
-    name, branches, iou_based, stateful = "test_running_iou", ("box",), True, True
+    name, branches, stateful = "test_running_iou", ("box",), True
     params = {"momentum": Param(0.5, Number(0, 1, low_open=True))}
 
     def __init__(self, *args, **kwargs):

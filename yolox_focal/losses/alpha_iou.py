@@ -29,10 +29,14 @@ def alpha_iou_loss(pred, target, alpha=3.0, reduction="none"):
     """
     ALPHA.check("alpha_iou alpha", alpha)
     pred, target, shape = box_inputs("alpha_iou loss", pred, target, reduction)
-    iou = PairGeometry(pred, target).iou
+    return reduce(_power_loss(PairGeometry(pred, target).iou, alpha).reshape(shape), reduction)
+
+
+def _power_loss(iou, alpha):
+    """``1 - iou ** alpha``, the IoU raised to at least the smallest normal number for alpha < 1."""
     if alpha < 1:
         iou = iou.clamp(min=torch.finfo(iou.dtype).tiny)
-    return reduce((1 - iou**alpha).reshape(shape), reduction)
+    return 1 - iou**alpha
 
 
 @register
@@ -43,4 +47,9 @@ class AlphaIoULoss(KitLoss):
     branches = ("box",)
     params = {"alpha": ALPHA}
     function = staticmethod(alpha_iou_loss)
-    iou_based = True
+
+    def with_modified_iou(self, pred, target, iou, modified_iou, **context):
+        """``1 - IoU'**alpha``: the modified IoU in IoU's place. Not ``L + IoU - IoU'``, which rises
+        with the IoU wherever IoU' clamps and ``alpha IoU**(alpha - 1) < 1`` (IoU below 0.58 for alpha
+        3) and would push predictions away from their targets."""
+        return _power_loss(modified_iou, self.values["alpha"])

@@ -59,15 +59,17 @@ class PairGeometry:
         return torch.max(self.p_hi, self.t_hi) - torch.min(self.p_lo, self.t_lo)
 
 
-def box_modifier(pred, target, inner_ratio=1.0, focaler_low=0.0, focaler_high=1.0):
-    """``IoU - IoU'`` per pair of ``(..., 4)`` boxes: added to an IoU-based box loss L it gives
-    L' = L + IoU - IoU', the rule of Inner-IoU (Zhang et al. 2023) and Focaler-IoU (Zhang & Zhang
-    2024). Half-precision boxes are computed in float32, as the losses are (a box area in pixels
-    overflows float16).
+def modified_iou(pred, target, inner_ratio=1.0, focaler_low=0.0, focaler_high=1.0):
+    """``(IoU, IoU')`` per pair of ``(..., 4)`` boxes (each of shape ``pred.shape[:-1]``): the IoU
+    and the IoU that Inner-IoU (Zhang et al. 2023) and Focaler-IoU (Zhang & Zhang 2024) put in its
+    place in a loss's formula (each IoU-based loss declares how: ``KitLoss.with_modified_iou``).
+    Half-precision boxes are computed in float32, as the losses are (a box area in pixels overflows
+    float16).
 
     IoU' is the IoU of the auxiliary boxes (same centres, width and height times ``inner_ratio``),
     then mapped linearly from [focaler_low, focaler_high] onto [0, 1] and clamped; with both the
-    Focaler mapping applies to the Inner-IoU.
+    Focaler mapping applies to the Inner-IoU. Where it clamps (IoU below ``focaler_low``, inner
+    boxes apart) IoU' has no gradient, so a loss of IoU' is flat there.
     """
     pred, target, shape = box_inputs("the box modifier", pred, target, "none")
     iou = PairGeometry(pred, target).iou
@@ -77,4 +79,4 @@ def box_modifier(pred, target, inner_ratio=1.0, focaler_low=0.0, focaler_high=1.
         modified = PairGeometry(pred * scale, target * scale).iou
     if focaler_low != 0 or focaler_high != 1:
         modified = ((modified - focaler_low) / (focaler_high - focaler_low)).clamp(0, 1)
-    return (iou - modified).reshape(shape)
+    return iou.reshape(shape), modified.reshape(shape)

@@ -12,8 +12,10 @@ A declaration says everything the rest of the project derives from it:
 - ``needs``: what the loss reads from the batch besides ``pred`` and ``target`` (``"input_size"``:
   the batch's training input ``(height, width)``, which multiscale training changes), handed to
   ``forward`` by keyword;
-- ``iou_based``: for a box loss, whether it is a loss of the boxes' IoU, so that the Inner-IoU and
-  Focaler-IoU modifiers (``inner_ratio``, ``focaler_low``/``focaler_high``) apply to it.
+- ``with_modified_iou``: for a box loss of the boxes' IoU, how the IoU that the Inner-IoU and
+  Focaler-IoU modifiers (``inner_ratio``, ``focaler_low``/``focaler_high``) compute, IoU', takes
+  IoU's place in its formula (``penalty_form`` for a loss ``1 - IoU + penalty``); declaring it makes
+  the loss ``iou_based``, and the modifiers are refused for every other loss.
 
 Element-wise losses (objectness, classification) take logits and targets in [0, 1] of one shape and
 return the element-wise loss; box losses take ``(N, 4)`` ``(cx, cy, w, h)`` boxes and return ``(N,)``.
@@ -36,9 +38,9 @@ import torch
 from torch import nn
 
 from ._common import SMOOTHING, Number, check_reduction, reduce, smooth_targets
-from .box_geometry import box_modifier
+from .box_geometry import modified_iou
 
-__all__ = ["Number", "Param", "KitLoss", "LOSSES", "OPTIONS", "register", "losses_for", "all_reduce_sum"]
+__all__ = ["Number", "Param", "KitLoss", "LOSSES", "OPTIONS", "register", "losses_for", "penalty_form", "all_reduce_sum"]
 
 
 class Param:
@@ -85,11 +87,11 @@ class Param:
 OPTIONS = {
     "label_smoothing": Param(0.0, SMOOTHING, doc="label smoothing: targets t become t (1 - eps) + eps / 2"),
     "inner_ratio": Param(1.0, Number(0, low_open=True), doc=(
-        "Inner-IoU (Zhang et al. 2023): adds IoU - IoU of the boxes scaled about their centres by this "
-        "ratio; 1: off")),
+        "Inner-IoU (Zhang et al. 2023): the IoU of the boxes scaled about their centres by this ratio "
+        "takes IoU's place in the loss; 1: off")),
     "focaler_low": Param(0.0, Number(0, 1, high_open=True), doc=(
-        "Focaler-IoU (Zhang & Zhang 2024): adds IoU - clamp((IoU - low) / (high - low), 0, 1); low 0 and "
-        "high 1: off")),
+        "Focaler-IoU (Zhang & Zhang 2024): clamp((IoU - low) / (high - low), 0, 1) takes IoU's place in "
+        "the loss; low 0 and high 1: off")),
     "focaler_high": Param(1.0, Number(0, 1, low_open=True), doc="Focaler-IoU: the upper end of the IoU interval "
                                                                  "mapped onto [0, 1]"),
     "weight": Param(1.0, Number(0, low_open=True), doc="multiplies the loss"),
@@ -107,7 +109,13 @@ class KitLoss(nn.Module):
     function = None
     needs = ()
     stateful = False
-    iou_based = False
+    iou_based = False  # follows from with_modified_iou (__init_subclass__), not declared
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "iou_based" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: iou_based follows from with_modified_iou; declare that instead")
+        cls.iou_based = cls.with_modified_iou is not KitLoss.with_modified_iou
 
     def __init__(self, *args, reduction="none", **values):
         super().__init__()
@@ -164,9 +172,22 @@ class KitLoss(nn.Module):
         """The element-wise (or per-box) loss, before the options."""
         return type(self).function(pred, target, **self.values, **context)
 
+    def with_modified_iou(self, pred, target, iou, modified_iou, **context):
+        """The per-box loss with ``modified_iou`` (IoU', of the Inner-IoU and Focaler-IoU modifiers,
+        :func:`box_geometry.modified_iou`) in the place of the IoU in this loss's formula, as the
+        papers put it: ``1 - IoU'`` for ``1 - IoU``, ``L + IoU - IoU'`` (:func:`penalty_form`) for
+        a loss ``1 - IoU + penalty``. ``iou`` (the plain IoU) and IoU' have the shape of the loss.
+
+        Declared by each IoU-based box loss; a loss without it takes no modifiers (refused in one
+        line by :meth:`check_options`). Where IoU' clamps it has no gradient: the loss must then be
+        flat in the IoU (never ``L(IoU) - IoU'`` with L falling faster than ``1 - IoU``), or it
+        would push predictions away from their targets.
+        """
+        raise NotImplementedError(f"the {self.name} loss takes no modified IoU")
+
     def __call__(self, pred, target, **context):
         # The options around forward (which a stateful loss overrides): smoothing before it, the
-        # papers' rule for the box modifiers (L + IoU - modified IoU) and the weight after it.
+        # box modifiers in its place (the loss's own form of the modified IoU), the weight after it.
         if self.label_smoothing:
             target = smooth_targets(target, self.label_smoothing)
         for key in self.needs:
@@ -175,9 +196,12 @@ class KitLoss(nn.Module):
             if context[key] is None:
                 raise ValueError(f"the {self.name} loss needs the batch's {key}: pass {key}=... or call "
                                  f"LossKit.start_batch(imgs) before the losses")
-        loss = super().__call__(pred, target, **{k: context[k] for k in self.needs})
+        needed = {k: context[k] for k in self.needs}
         if self.modifiers:
-            loss = loss + box_modifier(pred, target, **self.modifiers)
+            iou, modified = modified_iou(pred, target, **self.modifiers)
+            loss = self.with_modified_iou(pred, target, iou, modified, **needed)
+        else:
+            loss = super().__call__(pred, target, **needed)
         if self.weight != 1:
             loss = loss * self.weight
         return reduce(loss, self.reduction)
@@ -196,6 +220,13 @@ class KitLoss(nn.Module):
         changed = {k: v for k, v in options.items() if k in self.options() and v != OPTIONS[k].default}
         parts = [f"{k}={v}" for k, v in {**self.values, **changed}.items()]
         return ", ".join(parts + [f"reduction={self.reduction!r}"])
+
+
+def penalty_form(loss, pred, target, iou, modified_iou, **context):
+    """``L + IoU - IoU'``: how the modified IoU enters a loss of the form ``1 - IoU + penalty``
+    (GIoU, DIoU, CIoU, ...), the rule of Inner-IoU and Focaler-IoU for such losses: its own IoU
+    term replaced, its penalty kept. Declared as ``with_modified_iou = penalty_form``."""
+    return loss.forward(pred, target, **context) + (iou - modified_iou)
 
 
 LOSSES = {}  # name -> KitLoss subclass, in registration order

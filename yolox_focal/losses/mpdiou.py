@@ -15,7 +15,7 @@ from numbers import Real
 
 from ._common import reduce
 from .box_geometry import PairGeometry, box_inputs
-from .declare import KitLoss, register
+from .declare import KitLoss, penalty_form, register
 
 __all__ = ["mpdiou_loss", "MPDIoULoss"]
 
@@ -50,4 +50,4 @@ class MPDIoULoss(KitLoss):
     params = {}
     function = staticmethod(mpdiou_loss)
     needs = ("input_size",)
-    iou_based = True
+    with_modified_iou = penalty_form

@@ -7,8 +7,8 @@ Distance for Tiny Object Detection"), as a box loss:
 Each box is modelled as a 2-D Gaussian; W2 is the Wasserstein distance between the two. Unlike an
 IoU it changes smoothly with position even for boxes that do not overlap, and does not jump with a
 pixel of offset on a tiny box. C, in pixels, is the paper's normalising constant: the dataset's
-average absolute object size (12.8 on AI-TOD). It is not an IoU loss (``iou_based = False``), so
-IoU modifiers do not apply to it.
+average absolute object size (12.8 on AI-TOD). It is not an IoU loss (it declares no
+``with_modified_iou``), so the IoU modifiers do not apply to it: they are refused in one line.
 
 Needs only torch.
 """
@@ -50,4 +50,3 @@ class NWDLoss(KitLoss):
     branches = ("box",)
     params = {"constant": CONSTANT}
     function = staticmethod(nwd_loss)
-    iou_based = False

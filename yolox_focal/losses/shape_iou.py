@@ -19,7 +19,7 @@ import torch
 
 from ._common import EPS, Number, reduce
 from .box_geometry import PairGeometry, box_inputs
-from .declare import KitLoss, Param, register
+from .declare import KitLoss, Param, penalty_form, register
 
 __all__ = ["shape_iou_loss", "ShapeIoULoss"]
 
@@ -51,4 +51,4 @@ class ShapeIoULoss(KitLoss):
     branches = ("box",)
     params = {"scale": SCALE}
     function = staticmethod(shape_iou_loss)
-    iou_based = True
+    with_modified_iou = penalty_form

@@ -17,14 +17,19 @@ classification branch only. Label smoothing makes every target nonzero: use slid
 Where the paper, its authors' code and the copies differ:
 
 - the paper: the weights above, mu "the mean IoU of all the positive samples", nothing more;
-- the authors' code (YOLO-FaceV2, utils/loss.py): the same weights, but mu raised to at least 0.2.
+- the authors' code (YOLO-FaceV2, utils/loss.py): the paper's weights since commit cf42012 ("fix
+  bug", 2022-10-18; also on tag v2.1), which replaced e^mu in the middle band by e^(1 - mu); the
+  repository's master branch never took that commit and still weighs the middle band e^mu. In both,
+  mu is the mean of the predicted boxes' IoU (their CIoU) with their targets, raised to at least 0.2.
   Without that floor a batch whose mean IoU is under 0.1 would put every negative (x = 0) in the
   middle band and weigh it e^(1 - mu) ~ e;
-- the YOLOv8 copies: mu the mean CIoU of the predicted boxes (not the targets the weight is
-  applied to), or a running mean of it, or a fixed 0.5 where the caller passes none.
+- the YOLOv8 copies: mu the mean CIoU of the predicted boxes, or a running mean of it, or a fixed
+  0.5 where the caller passes none.
 
-This follows the authors' code: the paper's weights, mu from the targets, floored at 0.2 (a
-constant, ``MEAN_FLOOR``). ``slide_ema`` uses a running mean of mu instead of each batch's.
+This follows the authors' fixed code (cf42012): the paper's weights, mu floored at 0.2 (a constant,
+``MEAN_FLOOR``). mu is read off YOLOX's class targets: the IoU of each positive prediction with its
+target, the authors' quantity in YOLOX's IoU rather than CIoU. ``slide_ema`` uses a running mean
+of mu instead of each batch's.
 
 Needs only torch.
 """

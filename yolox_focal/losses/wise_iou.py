@@ -11,6 +11,15 @@ mean is a running mean over batches (momentum m); the paper sets m = 1 - 0.05 **
 n batches an epoch and t the epoch where AP stops rising fast, so that the initial mean, 1, weighs
 5 % after t epochs.
 
+The defaults are the paper's (alpha 1.9, delta 3) and its authors' early momentum,
+1 - 0.5 ** (1 / 7000). The authors' code has used momentum 0.01, alpha 1.7 and delta 2.7 since
+their commit 9396f48 (2023-12-24): ``box_wiou_v3_alpha 1.7 box_wiou_v3_delta 2.7
+box_wiou_v3_momentum 0.01`` gives those.
+
+With Inner-IoU or Focaler-IoU, IoU' takes IoU's place in L_v1, ``R (1 - IoU')``; v3's outlier
+degree beta and its running mean stay those of the plain IoU (``WIoUv3Loss.with_modified_iou``
+says why).
+
 They are two losses rather than one with a version parameter: v1 keeps no state and has no
 parameters, v3 keeps the running mean and has three; one declaration each says exactly that
 (no v3 settings that mean nothing for v1, and the kit saves state only where there is some).
@@ -33,8 +42,10 @@ WIOU_V3_PARAMS = {
     "alpha": Param(1.9, Number(0, low_open=True), doc="base of the focusing: with delta, where the "
                    "gradient gain peaks (paper: 1.9)"),
     "delta": Param(3.0, Number(0, low_open=True), doc="outlier degree beta whose weight r is 1 (paper: 3)"),
-    # the authors' code: 1 - 0.5 ** (1 / 7000), a half-life of 7000 batches (1 - 0.05 ** (1 / (t n))
-    # with t n ~ 30000: the initial mean weighs 5 % after about 30000 batches)
+    # the authors' code's early value: 1 - 0.5 ** (1 / 7000), a half-life of 7000 batches
+    # (1 - 0.05 ** (1 / (t n)) with t n ~ 30000: the initial mean weighs 5 % after about 30000
+    # batches). Since their commit 9396f48 (2023-12-24) they use momentum 0.01, alpha 1.7 and
+    # delta 2.7; these defaults stay the paper's and the early code's (module docstring).
     "momentum": Param(1 - 0.5 ** (1 / 7000), Number(0, 1, low_open=True),
                       doc="momentum of the running mean of 1 - IoU; 1 - 0.05 ** (1 / batches) forgets "
                           "the initial 1 to 5 % in that many batches (1: each batch's own mean)"),
@@ -51,9 +62,10 @@ class _WiseIoUv1(torch.autograd.Function):
     """Wise-IoU v1 with its gradient written in closed form: one pass without a graph, and one
     ``(N, 4)`` gradient kept for the backward pass instead of every intermediate (about twice as
     fast as autograd's chain of small ops on the CPU). The gradient is autograd's for the same
-    formula, subgradients included: where two edges coincide (min and max of equal values) each
-    side gets half, and a zero-width overlap still passes the gradient that opens it, as
-    ``clamp`` does."""
+    formula wherever the formula is differentiable. Where it is not, it takes a valid subgradient:
+    where two edges coincide (min and max of equal values) each side gets half, as autograd's
+    ``min``/``max`` give; a zero-width overlap passes the gradient that opens it, where autograd's
+    ``clamp(min=0)`` gives 0 at 0 (both lie in the subdifferential of ``max(x, 0)`` at 0)."""
 
     @staticmethod
     def forward(ctx, pred, target):
@@ -96,6 +108,13 @@ def wiou_loss(pred, target, reduction="none"):
     return reduce(_wiou_v1(pred, target)[0].reshape(shape), reduction)
 
 
+def _distance_attention(pred, target):
+    """R = exp(rho^2 / (W_g^2 + H_g^2)*) of ``(N, 4)`` pairs, the enclosing size out of the graph,
+    by autograd: for the forms with a modified IoU (:class:`_WiseIoUv1` has it in closed form)."""
+    g = PairGeometry(pred, target)
+    return torch.exp(g.offset.square().sum(0) / (g.enclosing.square().sum(0) + EPS).detach())
+
+
 def _focusing(iou_loss, mean, alpha, delta):
     """r = beta / (delta alpha^(beta - delta)), beta = (1 - IoU) / mean, without gradient."""
     beta = iou_loss.detach() / mean.clamp(min=EPS)
@@ -123,7 +142,13 @@ class WIoULoss(KitLoss):
     branches = ("box",)
     params = {}
     function = staticmethod(wiou_loss)
-    iou_based = True
+
+    def with_modified_iou(self, pred, target, iou, modified_iou, **context):
+        """``R (1 - IoU')``: the modified IoU in IoU's place. (``L + IoU - IoU'`` would be
+        ``(R - 1)(1 - IoU) + 1 - IoU'``, still rising as the centre moves away since R >= 1, but
+        not the loss of IoU' the modifiers stand for; under v3's weight r < 1 / R it falls.)"""
+        flat_pred, flat_target, shape = box_inputs("wiou loss", pred, target, "none")
+        return _distance_attention(flat_pred, flat_target).reshape(shape) * (1 - modified_iou)
 
 
 @register
@@ -136,12 +161,25 @@ class WIoUv3Loss(RunningMeanLoss):
     name = "wiou_v3"
     branches = ("box",)
     params = WIOU_V3_PARAMS
-    iou_based = True
     initial = 1.0
 
     def forward(self, pred, target, **context):
         flat_pred, flat_target, shape = box_inputs("wiou_v3 loss", pred, target, "none")
         loss, iou_loss = _wiou_v1(flat_pred, flat_target)
+        return self._focused(loss, iou_loss).reshape(shape)
+
+    def with_modified_iou(self, pred, target, iou, modified_iou, **context):
+        """``r R (1 - IoU')``: the modified IoU in IoU's place in L_v1; the outlier degree beta, and
+        the running mean it is measured against, stay those of the plain IoU loss ``1 - IoU``. beta
+        says how good an anchor box is, which the paper defines by its IoU; read from IoU' it would
+        be the same for every pair below ``focaler_low`` and lose the ranking of the poor ones it
+        exists for, and the running mean would become another statistic with each modifier setting
+        (a checkpoint's mean would not carry over between them)."""
+        flat_pred, flat_target, shape = box_inputs("wiou_v3 loss", pred, target, "none")
+        loss = _distance_attention(flat_pred, flat_target) * (1 - modified_iou.reshape(-1))
+        return self._focused(loss, 1 - iou.reshape(-1).detach()).reshape(shape)
+
+    def _focused(self, loss, iou_loss):
+        """r ``loss``, r from ``iou_loss`` (1 - IoU) against the running mean, moved by this batch."""
         mean = self.update_mean(iou_loss.sum(), iou_loss.new_full((), iou_loss.numel()))
-        weight = _focusing(iou_loss, mean, self.values["alpha"], self.values["delta"])
-        return (weight * loss).reshape(shape)
+        return _focusing(iou_loss, mean, self.values["alpha"], self.values["delta"]) * loss

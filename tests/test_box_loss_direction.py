@@ -32,12 +32,11 @@ def box_losses():
 def option_values(option):
     """A few values of a declared option across its declared range, its default (off) among them."""
     param = OPTIONS[option]
-    number = param.number
-    if math.isinf(number.high):
+    if math.isinf(param.high):
         values = [param.default * f for f in (0.5, 0.8, 1.25, 2.0)]
     else:
-        values = [number.low + (number.high - number.low) * f for f in (0.0, 0.3, 0.7, 1.0)]
-    return sorted({param.default, *(v for v in values if number.allows(v))})
+        values = [param.low + (param.high - param.low) * f for f in (0.0, 0.3, 0.7, 1.0)]
+    return sorted({param.default, *(v for v in values if param.allows(v))})
 
 
 def modifier_settings(cls):

@@ -413,7 +413,7 @@ def test_a_loss_that_needs_the_input_size_gets_the_batchs():
     class SizeNormalisedL1(KitLoss):
         name, branches, needs = "test_size_l1", ("box",), ("input_size",)
 
-        def forward(self, pred, target, input_size):
+        def base_loss(self, pred, target, input_size):
             seen.append(input_size)
             return iou_loss(pred, target)
 

@@ -19,7 +19,6 @@ from cli_helpers import TINY, run_tool
 from helpers import REPO, head_inputs
 from yolox_focal import flavour
 from yolox_focal.losses import LOSSES, KitLoss, Param, iou_loss, register
-from yolox_focal.losses._common import Number
 from yolox_focal.losses.declare import all_reduce_sum
 from yolox_focal.losses.kit import LossKit
 
@@ -31,14 +30,14 @@ class RunningMeanIoULoss(KitLoss):
     loss over every process; ``batches`` counts the updates."""
 
     name, branches, stateful = "test_running_iou", ("box",), True
-    params = {"momentum": Param(0.5, Number(0, 1, low_open=True))}
+    params = {"momentum": Param(0.5, 0, 1, low_open=True)}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.mean = torch.ones((), dtype=torch.float64)
         self.batches = torch.zeros((), dtype=torch.int64)
 
-    def forward(self, pred, target):
+    def base_loss(self, pred, target):
         loss = iou_loss(pred, target)
         if self.training:
             with torch.no_grad():

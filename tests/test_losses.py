@@ -456,7 +456,7 @@ def test_bce_is_yoloxs_bce_with_logits_exactly():
     assert LOSSES["bce"] is BCELoss and losses_for("obj")[0] == losses_for("cls")[0] == "bce"
 
 
-@pytest.mark.parametrize("name", ["bce", "focal", "qfocal", "varifocal", "bce_blur"])
+@pytest.mark.parametrize("name", ["bce", "focal", "qfocal", "varifocal"])
 def test_weight_and_label_smoothing_options(name):
     module = LOSSES[name]
     g = torch.Generator().manual_seed(13)
@@ -476,6 +476,9 @@ def test_weight_and_label_smoothing_options(name):
                                             "got 'label_smoothing'"),
     (lambda: KitFocalLoss(1.0, 0.5, 3.0), "FocalLoss takes gamma, alpha, label_smoothing, weight, reduction; "
                                           "got 3 positional values"),
+    # bce_blur serves objectness only, whose options (BRANCH_OPTIONS) have no label smoothing
+    (lambda: LOSSES["bce_blur"](label_smoothing=0.1), "BCEBlurLoss takes alpha, weight, reduction; "
+                                                      "got 'label_smoothing'"),
 ])
 def test_an_option_a_loss_does_not_take_is_refused_in_one_line(build, words):
     with pytest.raises(TypeError) as info:
@@ -509,3 +512,33 @@ def test_strided_logits_give_what_contiguous_ones_give(name):
     loss(copy, target).sum().backward()
     torch.testing.assert_close(outputs.grad[..., 4:5].reshape(-1, 1), copy.grad, atol=1e-6, rtol=1e-6)
     assert (outputs.grad[..., :4] == 0).all() and (outputs.grad[..., 5:] == 0).all()
+
+
+# ---- every error names the loss by its registry name --------------------------------------------
+
+def _inputs(cls, rows, columns=None):
+    if cls.is_box_loss():
+        return torch.rand(rows, 4) * 10 + 1
+    return torch.rand(rows) if columns is None else torch.rand(rows, columns)
+
+
+@pytest.mark.parametrize("name", [n for n in LOSSES if n != "bce"])  # bce: YOLOX's BCEWithLogitsLoss, unchecked
+def test_every_error_of_a_loss_starts_with_its_registry_name(name):
+    cls = LOSSES[name]
+    context = {"input_size": (64, 64)} if "input_size" in cls.needs else {}
+    with pytest.raises(ValueError) as info:  # inputs of two shapes
+        cls().eval()(_inputs(cls, 3), _inputs(cls, 2), **context)
+    assert str(info.value).startswith(f"{name} loss needs pred and target of the same shape"), str(info.value)
+    if not cls.is_box_loss():
+        with pytest.raises(ValueError) as info:  # a target outside [0, 1]
+            cls().eval()(torch.rand(3), torch.full((3,), 2.0))
+        assert str(info.value).startswith(f"{name} loss targets must lie in [0, 1]"), str(info.value)
+    for key, param in cls.params.items():
+        bad = param.low - 1.0
+        with pytest.raises(ValueError) as info:  # the module
+            cls(**{key: bad})
+        assert str(info.value).startswith(f"{name} {key} must be"), str(info.value)
+        if cls.function is not None:
+            with pytest.raises(ValueError) as info:  # the function
+                cls.function(_inputs(cls, 3), _inputs(cls, 3).clamp(0, 1), **{key: bad}, **context)
+            assert str(info.value).startswith(f"{name} {key} must be"), str(info.value)

@@ -6,7 +6,6 @@ import torch
 
 from helpers import REPO
 from yolox_focal.losses import LOSSES, KitLoss, Param, register
-from yolox_focal.losses._common import Number
 from yolox_focal.losses.declare import OPTIONS
 from yolox_focal.losses.kit import LossKit
 from yolox_focal.losses.settings import (ALIASES, BRANCHES, SETTINGS, SETTINGS_BY_NAME, check_settings, default_settings,
@@ -93,7 +92,7 @@ def test_unparseable_values_are_one_line(name, text, words):
 def test_every_setting_rejects_a_value_outside_its_range():
     for key in SETTINGS_BY_NAME:
         setting = SETTINGS_BY_NAME[key]
-        bad = "no-such-loss" if setting.choices else setting.number.low - 1.0  # below every range
+        bad = "no-such-loss" if setting.choices else setting.param.low - 1.0  # below every range
         with pytest.raises(ValueError, match=key) as info:
             check_settings({key: bad})
         assert "\n" not in str(info.value)
@@ -134,7 +133,7 @@ def test_a_registered_loss_gets_its_settings_parsing_checks_and_table_row(regist
     @registered
     class ScaledL1(KitLoss):
         name, branches = "scaled_l1", ("box",)
-        params = {"scale": Param(2.0, Number(0, 10, doc="multiplies the distance"))}
+        params = {"scale": Param(2.0, 0, 10, doc="multiplies the distance")}
         function = staticmethod(_plain_l1)
 
     setting = SETTINGS_BY_NAME["box_scaled_l1_scale"]
@@ -160,9 +159,9 @@ def test_a_removed_loss_takes_its_settings_with_it(registered):
     @registered
     class Twice(KitLoss):
         name, branches = "twice", ("obj", "cls")
-        params = {"factor": Param(2.0, Number(0))}
+        params = {"factor": Param(2.0, 0)}
 
-        def forward(self, pred, target):
+        def base_loss(self, pred, target):
             return self.values["factor"] * torch.nn.functional.binary_cross_entropy_with_logits(
                 pred, target, reduction="none")
 
@@ -176,9 +175,11 @@ def test_a_removed_loss_takes_its_settings_with_it(registered):
     (type("NoName", (KitLoss,), {"branches": ("obj",), "function": staticmethod(_plain_l1)}), "needs a new name"),
     (type("Both", (KitLoss,), {"name": "both", "branches": ("obj", "box"), "function": staticmethod(_plain_l1)}),
      "a box loss serves only the box branch"),
-    (type("Nothing", (KitLoss,), {"name": "nothing", "branches": ("box",)}), "declare a function or override forward"),
+    (type("Nothing", (KitLoss,), {"name": "nothing", "branches": ("box",)}), "declare a function or override base_loss"),
+    (type("Whole", (KitLoss,), {"name": "whole", "branches": ("box",), "function": staticmethod(_plain_l1),
+                                "forward": lambda self, pred, target: pred}), "forward is the whole loss"),
     (type("Drift", (KitLoss,), {"name": "drift", "branches": ("box",), "function": staticmethod(_plain_l1),
-                                "params": {"scale": Param(3.0, Number(0))}}), "_plain_l1's scale must default to 3.0"),
+                                "params": {"scale": Param(3.0, 0)}}), "_plain_l1's scale must default to 3.0"),
     (type("focal2", (KitLoss,), {"name": "focal", "branches": ("obj",), "function": staticmethod(_plain_l1)}),
      "needs a new name, got 'focal'"),
 ])

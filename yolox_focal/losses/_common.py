@@ -13,19 +13,32 @@ import torch
 REDUCTIONS = ("none", "mean", "sum")
 
 
-class Number:
-    """A numeric parameter's allowed range, declared once: the loss functions check their
-    arguments with it and yolox_focal.losses.settings derives the exp settings' ranges and docs from it.
+class Param:
+    """One parameter of a loss or option, declared once: its default, a one-line doc and either the
+    range of numbers it takes or its choices. The losses check their arguments with it, and
+    yolox_focal.losses.settings derives the settings' ranges, docs and parsing from it.
 
-    ``none`` is what None means for this parameter (e.g. "no balancing"), or None if None is not
-    allowed. An open end is excluded from the range.
+    A range is ``low`` to ``high``, each end closed unless ``low_open``/``high_open``; ``none`` is
+    what None means for the parameter (e.g. "no balancing"), or None if None is not allowed.
+    ``choices`` is the tuple of allowed values instead.
     """
 
-    def __init__(self, low, high=math.inf, doc="", low_open=False, high_open=False, none=None):
-        self.low, self.high, self.doc, self.none = low, high, doc, none
-        self.low_open, self.high_open = low_open, high_open
+    def __init__(self, default, low=None, high=math.inf, *, low_open=False, high_open=False, none=None,
+                 choices=None, doc=""):
+        if (low is None) == (choices is None):
+            raise TypeError("a Param takes a range (low, high) or choices, not both or neither")
+        self.default, self.low, self.high, self.choices, self.doc = default, low, high, choices, doc
+        self.low_open, self.high_open, self.none = low_open, high_open, none
+
+    def with_default(self, default):
+        """The same parameter with another default (one range shared by two losses)."""
+        copy = object.__new__(Param)
+        copy.__dict__.update(self.__dict__, default=default)
+        return copy
 
     def allows(self, value):
+        if self.choices is not None:
+            return value in self.choices
         if value is None:
             return self.none is not None
         if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
@@ -35,6 +48,9 @@ class Number:
         return above and below and math.isfinite(value)
 
     def describe(self):
+        """The allowed values, in words: "in [0, 1] or None (no balancing)", "one of a, b"."""
+        if self.choices is not None:
+            return "one of " + ", ".join(map(str, self.choices))
         if self.high == math.inf:
             text = f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
         else:
@@ -42,16 +58,31 @@ class Number:
                     f"{')' if self.high_open else ']'}")
         return text + (f" or None ({self.none})" if self.none is not None else "")
 
-    def check(self, name, value):
-        """Raise ``ValueError`` naming the parameter, its range and the bad value."""
+    def check(self, label, value):
+        """Raise a one-line ``ValueError`` naming ``label``, the allowed values and ``value``."""
         if not self.allows(value):
-            raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+            raise ValueError(f"{label} must be {self.describe()}, got {value!r}")
+
+    def parse(self, label, text):
+        """A command-line string as this parameter's value (other values are taken as they are)."""
+        if not isinstance(text, str):
+            return text
+        word = text.strip().lower()
+        if self.choices is not None:
+            return next((c for c in self.choices if str(c).lower() == word), word)
+        if self.none is not None and word == "none":
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{label} takes a number, got {text!r}") from None
 
 
-def check_params(loss_name, specs, values):
-    """Check each argument of a loss against its declared :class:`Number`."""
-    for key, spec in specs.items():
-        spec.check(f"{loss_name} {key}", values[key])
+def check_params(loss_name, params, values):
+    """Check each argument of a loss against its declared :class:`Param`; ``loss_name`` (its
+    registry name) starts each message."""
+    for key, param in params.items():
+        param.check(f"{loss_name} {key}", values[key])
 
 
 def check_reduction(reduction):
@@ -158,7 +189,7 @@ def elementwise_loss(loss_name, loss_and_grad, pred, target, params, reduction):
     return reduce(loss, reduction)
 
 
-SMOOTHING = Number(0, 1, doc="label smoothing epsilon", high_open=True)
+SMOOTHING = Param(0.0, 0, 1, high_open=True, doc="label smoothing: targets t become t (1 - eps) + eps / 2")
 
 
 def smooth_targets(target, epsilon):

@@ -12,13 +12,13 @@ Needs only torch.
 
 import torch
 
-from ._common import Number, reduce
-from .box_geometry import PairGeometry, box_inputs
-from .declare import KitLoss, Param, register
+from ._common import Param
+from .box_geometry import geometry_loss
+from .declare import KitLoss, register
 
 __all__ = ["alpha_iou_loss", "AlphaIoULoss"]
 
-ALPHA = Param(3.0, Number(0, low_open=True), doc="power of the IoU: > 1 up-weights high-IoU boxes (YOLOX's iou is 2)")
+ALPHA = Param(3.0, 0, low_open=True, doc="power of the IoU: > 1 up-weights high-IoU boxes (YOLOX's iou is 2)")
 
 
 def alpha_iou_loss(pred, target, alpha=3.0, reduction="none"):
@@ -28,8 +28,7 @@ def alpha_iou_loss(pred, target, alpha=3.0, reduction="none"):
     the smallest normal number instead, so disjoint boxes get loss 1 and gradient 0, as for alpha >= 1.
     """
     ALPHA.check("alpha_iou alpha", alpha)
-    pred, target, shape = box_inputs("alpha_iou loss", pred, target, reduction)
-    return reduce(_power_loss(PairGeometry(pred, target).iou, alpha).reshape(shape), reduction)
+    return geometry_loss("alpha_iou loss", lambda g: _power_loss(g.iou, alpha), pred, target, reduction)
 
 
 def _power_loss(iou, alpha):

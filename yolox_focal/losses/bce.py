@@ -7,13 +7,13 @@
 import torch
 import torch.nn.functional as F
 
-from ._common import SMOOTHING, Number, bce_with_logits, check_params, elementwise_loss, smooth_targets
-from .declare import KitLoss, Param, register
+from ._common import SMOOTHING, Param, bce_with_logits, check_params, elementwise_loss, smooth_targets
+from .declare import KitLoss, register
 
 __all__ = ["bce_loss", "BCELoss", "bce_blur_loss", "BCEBlurLoss", "smooth_targets", "BCE_BLUR_PARAMS",
            "SMOOTHING"]
 
-BCE_BLUR_PARAMS = {"alpha": Param(0.05, Number(0, doc="width of the blur: how far past its target p must be"))}
+BCE_BLUR_PARAMS = {"alpha": Param(0.05, 0, doc="width of the blur: how far past its target p must be")}
 
 
 def bce_loss(pred, target, reduction="none"):

@@ -7,7 +7,7 @@ Needs only torch.
 
 import torch
 
-from ._common import EPS, check_reduction, compute_dtype
+from ._common import EPS, check_reduction, compute_dtype, reduce
 
 
 def check_boxes(loss_name, pred, target, reduction):
@@ -28,6 +28,14 @@ def box_inputs(loss_name, pred, target, reduction):
     check_boxes(loss_name, pred, target, reduction)
     dtype = compute_dtype(pred)
     return pred.reshape(-1, 4).to(dtype), target.reshape(-1, 4).to(dtype), pred.shape[:-1]
+
+
+def geometry_loss(loss_name, formula, pred, target, reduction, *args):
+    """A box loss written as ``formula(PairGeometry, *args) -> (N,)``: the boxes checked and
+    converted (:func:`box_inputs`; ``loss_name`` starts each message), the formula on their
+    geometry, the loss in ``pred.shape[:-1]``, reduced."""
+    pred, target, shape = box_inputs(loss_name, pred, target, reduction)
+    return reduce(formula(PairGeometry(pred, target), *args).reshape(shape), reduction)
 
 
 class PairGeometry:

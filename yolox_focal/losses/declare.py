@@ -1,26 +1,30 @@
 """How a loss of the kit is declared: once, as one ``KitLoss`` subclass, registered by name.
 
+Every loss follows one template: a documented function (torchvision's style,
+``function(pred, target, **params, reduction="none")``) and a short registered class that names it.
 A declaration says everything the rest of the project derives from it:
 
-- ``name``: the registry key, the value of the ``{branch}_loss`` setting (``"focal"``, ``"wiou"``);
-- ``branches``: the head's branches it may serve (``"obj"``, ``"cls"``, ``"box"``);
-- ``params``: ``{argument: Param}``, each with its type and range (or choices), default and a
-  one-line doc; the settings ``{branch}_{name}_{argument}`` come from these;
-- ``function``: the stateless functional form (torchvision's style,
-  ``function(pred, target, **params, reduction="none")``), or ``None`` for a loss that keeps
-  state, which overrides ``forward`` instead;
+- ``name``: the registry key, the value of the ``{branch}_loss`` setting (``"focal"``, ``"wiou"``),
+  and the name every error of the loss starts with;
+- ``branches``: the head's branches it may serve (``"obj"``, ``"cls"``, ``"box"``); the options it
+  takes follow from them (:data:`BRANCH_OPTIONS`);
+- ``params``: ``{argument: Param}``, each with its range (or choices), default and a one-line doc;
+  the settings ``{branch}_{name}_{argument}`` come from these;
+- ``function``: the stateless functional form, or ``None`` for a loss that keeps state, which
+  overrides ``base_loss`` instead;
 - ``needs``: what the loss reads from the batch besides ``pred`` and ``target`` (``"input_size"``:
   the batch's training input ``(height, width)``, which multiscale training changes), handed to
-  ``forward`` by keyword;
+  ``base_loss`` by keyword;
 - ``with_modified_iou``: for a box loss of the boxes' IoU, how the IoU that the Inner-IoU and
   Focaler-IoU modifiers (``inner_ratio``, ``focaler_low``/``focaler_high``) compute, IoU', takes
   IoU's place in its formula (``penalty_form`` for a loss ``1 - IoU + penalty``); declaring it makes
   the loss ``iou_based``, and the modifiers are refused for every other loss.
 
-Element-wise losses (objectness, classification) take logits and targets in [0, 1] of one shape and
-return the element-wise loss; box losses take ``(N, 4)`` ``(cx, cy, w, h)`` boxes and return ``(N,)``.
-``forward`` computes that loss; calling the module also applies what every loss of a branch takes
-(:data:`OPTIONS`: label smoothing, the box modifiers, ``weight``), then ``reduction``.
+Element-wise losses (objectness, classification) take logits and targets in [0, 1] of one shape;
+box losses take ``(..., 4)`` ``(cx, cy, w, h)`` boxes. ``base_loss`` is the declared loss,
+element-wise (per box); the module's ``forward`` is the whole loss, as in mmdetection's loss
+modules: the options of its branches (:data:`OPTIONS`: label smoothing before it, the box modifiers
+in its place, ``weight`` after it), then ``reduction``.
 
 A loss that keeps state (a running mean) sets ``stateful = True`` and keeps that state as plain
 tensor attributes, not buffers, so that a head carrying it keeps YOLOX's state dict (stock
@@ -37,66 +41,32 @@ import inspect
 import torch
 from torch import nn
 
-from ._common import SMOOTHING, Number, check_reduction, reduce, smooth_targets
+from ._common import SMOOTHING, Param, check_reduction, reduce, smooth_targets
 from .box_geometry import modified_iou
 
-__all__ = ["Number", "Param", "KitLoss", "LOSSES", "OPTIONS", "register", "losses_for", "penalty_form", "all_reduce_sum"]
+__all__ = ["Param", "KitLoss", "LOSSES", "OPTIONS", "BRANCH_OPTIONS", "register", "losses_for", "penalty_form",
+           "all_reduce_sum"]
 
 
-class Param:
-    """One parameter of a loss: a number in a declared range (``number``) or one of ``choices``,
-    with its default and a one-line doc."""
-
-    def __init__(self, default, number=None, choices=None, doc=""):
-        if (number is None) == (choices is None):
-            raise TypeError("a Param takes a number range or choices, not both or neither")
-        self.default, self.number, self.choices = default, number, choices
-        self.doc = doc or (number.doc if number is not None else "")
-
-    def allows(self, value):
-        return value in self.choices if self.choices is not None else self.number.allows(value)
-
-    def describe(self):
-        if self.choices is not None:
-            return "one of " + ", ".join(map(str, self.choices))
-        return self.number.describe()
-
-    def check(self, label, value):
-        """Raise a one-line ``ValueError`` naming ``label``, the allowed values and ``value``."""
-        if not self.allows(value):
-            raise ValueError(f"{label} must be {self.describe()}, got {value!r}")
-
-    def parse(self, label, text):
-        """A command-line string as this parameter's value (other values are taken as they are)."""
-        if not isinstance(text, str):
-            return text
-        word = text.strip().lower()
-        if self.choices is not None:
-            return next((c for c in self.choices if str(c).lower() == word), word)
-        if self.number.none is not None and word == "none":
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{label} takes a number, got {text!r}") from None
-
-
-# What every loss of a branch takes besides its own parameters, applied when the module is called:
-# option -> (Param, the losses it applies to). The settings {branch}_loss_weight,
-# cls_label_smoothing and box_inner_ratio, box_focaler_low, box_focaler_high come from these.
+# What the losses of a branch take besides their own parameters, applied by the module's forward:
+# option -> Param. The settings {branch}_loss_weight, cls_label_smoothing and box_inner_ratio,
+# box_focaler_low, box_focaler_high come from these and BRANCH_OPTIONS.
 OPTIONS = {
-    "label_smoothing": Param(0.0, SMOOTHING, doc="label smoothing: targets t become t (1 - eps) + eps / 2"),
-    "inner_ratio": Param(1.0, Number(0, low_open=True), doc=(
+    "label_smoothing": SMOOTHING,
+    "inner_ratio": Param(1.0, 0, low_open=True, doc=(
         "Inner-IoU (Zhang et al. 2023): the IoU of the boxes scaled about their centres by this ratio "
         "takes IoU's place in the loss; 1: off")),
-    "focaler_low": Param(0.0, Number(0, 1, high_open=True), doc=(
+    "focaler_low": Param(0.0, 0, 1, high_open=True, doc=(
         "Focaler-IoU (Zhang & Zhang 2024): clamp((IoU - low) / (high - low), 0, 1) takes IoU's place in "
         "the loss; low 0 and high 1: off")),
-    "focaler_high": Param(1.0, Number(0, 1, low_open=True), doc="Focaler-IoU: the upper end of the IoU interval "
-                                                                 "mapped onto [0, 1]"),
-    "weight": Param(1.0, Number(0, low_open=True), doc="multiplies the loss"),
+    "focaler_high": Param(1.0, 0, 1, low_open=True, doc="Focaler-IoU: the upper end of the IoU interval "
+                                                         "mapped onto [0, 1]"),
+    "weight": Param(1.0, 0, low_open=True, doc="multiplies the loss"),
 }
 BOX_MODIFIERS = ("inner_ratio", "focaler_low", "focaler_high")
+# The one table of which options a branch takes; a loss takes those of the branches it serves.
+# Objectness targets are YOLOX's hard 0/1 foreground mask: label smoothing is a classification option.
+BRANCH_OPTIONS = {"obj": ("weight",), "cls": ("label_smoothing", "weight"), "box": BOX_MODIFIERS + ("weight",)}
 
 
 class KitLoss(nn.Module):
@@ -148,10 +118,8 @@ class KitLoss(nn.Module):
 
     @classmethod
     def options(cls):
-        """The options (of :data:`OPTIONS`) this loss takes."""
-        if cls.is_box_loss():
-            return BOX_MODIFIERS + ("weight",)
-        return ("label_smoothing", "weight")
+        """The options (of :data:`OPTIONS`) this loss takes: those of the branches it serves."""
+        return tuple(o for o in OPTIONS if any(o in BRANCH_OPTIONS[b] for b in cls.branches))
 
     @classmethod
     def check_options(cls, options, label=None):
@@ -168,8 +136,9 @@ class KitLoss(nn.Module):
             raise ValueError(f"{label(changed[0])} modifies an IoU-based box loss, and {cls.name} is not one; "
                              f"leave it at {OPTIONS[changed[0]].default}")
 
-    def forward(self, pred, target, **context):
-        """The element-wise (or per-box) loss, before the options."""
+    def base_loss(self, pred, target, **context):
+        """The declared loss, element-wise (per box for a box loss), before the options: the
+        declared ``function`` by default; a loss that keeps state overrides this."""
         return type(self).function(pred, target, **self.values, **context)
 
     def with_modified_iou(self, pred, target, iou, modified_iou, **context):
@@ -185,23 +154,23 @@ class KitLoss(nn.Module):
         """
         raise NotImplementedError(f"the {self.name} loss takes no modified IoU")
 
-    def __call__(self, pred, target, **context):
-        # The options around forward (which a stateful loss overrides): smoothing before it, the
-        # box modifiers in its place (the loss's own form of the modified IoU), the weight after it.
+    def forward(self, pred, target, **context):
+        """The whole loss: label smoothing on the targets, the declared loss (with the box
+        modifiers' IoU' in the place of its IoU where they are on), times the weight, reduced.
+        ``context``: what the loss ``needs`` (else taken from ``LossKit.start_batch``)."""
         if self.label_smoothing:
             target = smooth_targets(target, self.label_smoothing)
+        needed = {}
         for key in self.needs:
-            if context.get(key) is None:
-                context[key] = self.batch_context.get(key)
-            if context[key] is None:
+            needed[key] = context[key] if context.get(key) is not None else self.batch_context.get(key)
+            if needed[key] is None:
                 raise ValueError(f"the {self.name} loss needs the batch's {key}: pass {key}=... or call "
                                  f"LossKit.start_batch(imgs) before the losses")
-        needed = {k: context[k] for k in self.needs}
         if self.modifiers:
             iou, modified = modified_iou(pred, target, **self.modifiers)
             loss = self.with_modified_iou(pred, target, iou, modified, **needed)
         else:
-            loss = super().__call__(pred, target, **needed)
+            loss = self.base_loss(pred, target, **needed)
         if self.weight != 1:
             loss = loss * self.weight
         return reduce(loss, self.reduction)
@@ -226,7 +195,7 @@ def penalty_form(loss, pred, target, iou, modified_iou, **context):
     """``L + IoU - IoU'``: how the modified IoU enters a loss of the form ``1 - IoU + penalty``
     (GIoU, DIoU, CIoU, ...), the rule of Inner-IoU and Focaler-IoU for such losses: its own IoU
     term replaced, its penalty kept. Declared as ``with_modified_iou = penalty_form``."""
-    return loss.forward(pred, target, **context) + (iou - modified_iou)
+    return loss.base_loss(pred, target, **context) + (iou - modified_iou)
 
 
 LOSSES = {}  # name -> KitLoss subclass, in registration order
@@ -240,8 +209,10 @@ def register(cls):
         raise ValueError(f"{cls.name}: branches must be among obj, cls, box; got {cls.branches!r}")
     if cls.is_box_loss() and set(cls.branches) != {"box"}:
         raise ValueError(f"{cls.name}: a box loss serves only the box branch; got {cls.branches!r}")
-    if cls.function is None and cls.forward is KitLoss.forward:
-        raise ValueError(f"{cls.name}: declare a function or override forward")
+    if cls.function is None and cls.base_loss is KitLoss.base_loss:
+        raise ValueError(f"{cls.name}: declare a function or override base_loss")
+    if cls.forward is not KitLoss.forward:
+        raise ValueError(f"{cls.name}: forward is the whole loss (options, weight, reduction); override base_loss")
     if cls.stateful and cls.loss_state is KitLoss.loss_state:
         raise ValueError(f"{cls.name}: a stateful loss overrides loss_state and load_loss_state")
     if cls.function is not None:  # the functional form's defaults are the declared ones

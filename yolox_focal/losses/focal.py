@@ -14,21 +14,21 @@ is infinite at p_t = 1.
 import torch
 import torch.nn.functional as F
 
-from ._common import (Number, bce_with_logits, check_logits_and_targets, check_params, check_reduction, compute_dtype,
+from ._common import (Param, bce_with_logits, check_logits_and_targets, check_params, check_reduction, compute_dtype,
                       elementwise_loss, power)
-from .declare import KitLoss, Param, register
+from .declare import KitLoss, register
 
 __all__ = ["focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss",
            "VarifocalLoss", "FOCAL_PARAMS", "QUALITY_FOCAL_PARAMS", "VARIFOCAL_PARAMS"]
 
-GAMMA = Number(0, doc="focusing parameter: larger down-weights easy examples more")
-ALPHA = Number(0, 1, doc="weight of positives (negatives get 1 - alpha)", none="no balancing")
-FOCAL_PARAMS = {"gamma": Param(1.5, GAMMA), "alpha": Param(0.25, ALPHA)}
-QUALITY_FOCAL_PARAMS = {"beta": Param(2.0, Number(0, doc="exponent of the distance between target and p")),
-                        "alpha": Param(None, ALPHA)}
+GAMMA = Param(1.5, 0, doc="focusing parameter: larger down-weights easy examples more")
+ALPHA = Param(0.25, 0, 1, none="no balancing", doc="weight of positives (negatives get 1 - alpha)")
+FOCAL_PARAMS = {"gamma": GAMMA, "alpha": ALPHA}
+QUALITY_FOCAL_PARAMS = {"beta": Param(2.0, 0, doc="exponent of the distance between target and p"),
+                        "alpha": ALPHA.with_default(None)}
 VARIFOCAL_PARAMS = {
-    "alpha": Param(0.75, Number(0, doc="weight of negatives", low_open=True)),
-    "gamma": Param(2.0, Number(0, doc="exponent of p on negatives")),
+    "alpha": Param(0.75, 0, low_open=True, doc="weight of negatives"),
+    "gamma": Param(2.0, 0, doc="exponent of p on negatives"),
 }
 
 
@@ -101,20 +101,26 @@ def focal_loss(pred, target, gamma=1.5, alpha=0.25, reduction="none"):
     ``gamma=0, alpha=None`` is exactly ``F.binary_cross_entropy_with_logits``.
     """
     check_params("focal", FOCAL_PARAMS, dict(gamma=gamma, alpha=alpha))
+    return checked_focal_loss("focal loss", pred, target, gamma, alpha, reduction)
+
+
+def checked_focal_loss(loss_name, pred, target, gamma, alpha, reduction):
+    """:func:`focal_loss` with checked parameters; ``loss_name`` starts the messages about the inputs
+    (the losses built on it name themselves)."""
     if gamma == 0 and alpha is None:  # plain BCE, under the same contract as the other losses
         check_reduction(reduction)
-        check_logits_and_targets("focal loss", pred, target)
+        check_logits_and_targets(loss_name, pred, target)
         x = pred.to(compute_dtype(pred))
         return F.binary_cross_entropy_with_logits(x, target.detach().to(x.dtype), reduction=reduction)
-    return elementwise_loss("focal loss", _focal, pred, target, (float(gamma), alpha), reduction)
+    return elementwise_loss(loss_name, _focal, pred, target, (float(gamma), alpha), reduction)
 
 
 def quality_focal_loss(pred, target, beta=2.0, alpha=None, reduction="none"):
     """Quality focal loss (Li et al. 2020, Generalized Focal Loss): ``BCE(x, t) * |t - p| ** beta``,
     times ``alpha_t`` when ``alpha`` is given. Meant for soft (IoU) targets; YOLOv5's ``QFocalLoss``
     is ``beta=1.5, alpha=0.25``. Inputs, dtypes and reduction as :func:`focal_loss`."""
-    check_params("quality focal", QUALITY_FOCAL_PARAMS, dict(beta=beta, alpha=alpha))
-    return elementwise_loss("quality focal loss", _quality_focal, pred, target, (float(beta), alpha),
+    check_params("qfocal", QUALITY_FOCAL_PARAMS, dict(beta=beta, alpha=alpha))
+    return elementwise_loss("qfocal loss", _quality_focal, pred, target, (float(beta), alpha),
                             reduction)
 
 

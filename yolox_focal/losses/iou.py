@@ -33,9 +33,9 @@ import math
 
 import torch
 
-from ._common import EPS, Number, reduce
-from .box_geometry import PairGeometry, box_inputs, check_boxes
-from .declare import LOSSES, KitLoss, Param, penalty_form, register
+from ._common import EPS, Param, reduce
+from .box_geometry import check_boxes, geometry_loss
+from .declare import LOSSES, KitLoss, penalty_form, register
 
 __all__ = ["box_iou_loss", "iou_loss", "IoULoss", "giou_loss", "GIoULoss", "diou_loss", "DIoULoss", "ciou_loss",
            "CIoULoss", "eiou_loss", "EIoULoss", "siou_loss", "SIoULoss", "SIOU_PARAMS"]
@@ -60,59 +60,58 @@ def _yolox_iou(pred, target, giou):
     return 1 - (iou - (area_c - area_u) / area_c.clamp(1e-16)).clamp(min=-1.0, max=1.0)
 
 
-def _guarded(pred, target, kind, theta=4.0):
-    geometry = PairGeometry(pred, target)
-    iou, p_size, t_size, enclosing = geometry.iou, geometry.p_size, geometry.t_size, geometry.enclosing
-    offset = geometry.offset  # its sign does not matter: only its square and absolute value are used
-    offset_sq = offset.square()
-    if kind == "siou":
-        return _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size, theta)
-    enclosing_sq = enclosing.square()
-    distance = offset_sq.sum(0) / (enclosing_sq.sum(0) + EPS)
-    if kind == "diou":
-        return 1 - iou + distance
-    if kind == "eiou":
-        return 1 - iou + distance + ((p_size - t_size).square_() / (enclosing_sq + EPS)).sum(0)
-    # ciou. Widths and heights are clamped before their ratio: a zero-size box gets a finite aspect
+def _distance(g):
+    """DIoU's rho^2 / c^2 and the enclosing box's squared width and height, ``(2, N)``."""
+    enclosing_sq = g.enclosing.square()
+    return g.offset.square().sum(0) / (enclosing_sq.sum(0) + EPS), enclosing_sq
+
+
+def _diou(g):
+    return 1 - g.iou + _distance(g)[0]
+
+
+def _ciou(g):
+    distance = _distance(g)[0]
+    # Widths and heights are clamped before their ratio: a zero-size box gets a finite aspect
     # (and no gradient through the clamped side) instead of atan(0 / 0).
-    p_size, t_size = p_size.clamp(min=EPS), t_size.clamp(min=EPS)
+    p_size, t_size = g.p_size.clamp(min=EPS), g.t_size.clamp(min=EPS)
     aspect = torch.atan(t_size[0] / t_size[1]) - torch.atan(p_size[0] / p_size[1])
     v = (4 / math.pi**2) * aspect**2
     with torch.no_grad():
-        a = v / (1 - iou + v + EPS)
-    return 1 - iou + distance + a * v
+        a = v / (1 - g.iou + v + EPS)
+    return 1 - g.iou + distance + a * v
 
 
-def _siou_loss(iou, offset, offset_sq, enclosing, p_size, t_size, theta):
+def _eiou(g):
+    distance, enclosing_sq = _distance(g)
+    return 1 - g.iou + distance + ((g.p_size - g.t_size).square_() / (enclosing_sq + EPS)).sum(0)
+
+
+def _siou(g, theta):
     """1 - IoU + half the sum of SIoU's distance and shape costs.
 
     The angle cost, cos(2 arcsin(sin_alpha) - pi / 2) = sin(2 alpha) with alpha the smaller angle
     of the centres' offset to an axis, is computed as 2 sin(alpha) cos(alpha) = 2 |dx| |dy| / sigma^2:
     the same value as YOLOv6's arcsin and cosine, without their cost, and finite with a finite
-    gradient at equal centres (sigma^2 guarded by EPS^2).
+    gradient at equal centres (sigma^2 guarded by EPS^2). The offset's sign does not matter: only
+    its square and absolute value are used.
     """
-    side = offset.abs()
+    offset_sq = g.offset.square()
+    side = g.offset.abs()
     angle_cost = 2 * side[0] * side[1] / (offset_sq.sum(0) + EPS**2)
-    rho = offset_sq / (enclosing + EPS).square_()
+    rho = offset_sq / (g.enclosing + EPS).square_()
     distance_cost = 2 - torch.exp((angle_cost - 2) * rho).sum(0)
-    omega = (p_size - t_size).abs_() / torch.max(p_size, t_size).clamp(min=EPS)
+    omega = (g.p_size - g.t_size).abs_() / torch.max(g.p_size, g.t_size).clamp(min=EPS)
     shape_cost = (1 - torch.exp(-omega)).pow(theta).sum(0)
-    return 1 - iou + 0.5 * (distance_cost + shape_cost)
+    return 1 - g.iou + 0.5 * (distance_cost + shape_cost)
 
 
 def _yolox_loss(name, pred, target, reduction, giou):
     """iou and giou: the boxes checked, then YOLOX's arithmetic in YOLOX's dtype, bit for bit (under
     autocast, as in YOLOX's --fp16 training, its products of sizes are computed in float32)."""
-    check_boxes(f"the {name} loss", pred, target, reduction)
+    check_boxes(f"{name} loss", pred, target, reduction)
     loss = _yolox_iou(pred.reshape(-1, 4), target.reshape(-1, 4).to(pred.dtype), giou)
     return reduce(loss.reshape(pred.shape[:-1]), reduction)
-
-
-def _guarded_loss(name, pred, target, reduction, kind, theta=4.0):
-    """diou ... siou: the boxes checked and, if half precision, computed in float32 (an area in
-    pixels overflows float16), then ``_guarded``."""
-    pred, target, shape = box_inputs(f"the {name} loss", pred, target, reduction)
-    return reduce(_guarded(pred, target, kind, theta).reshape(shape), reduction)
 
 
 def iou_loss(pred, target, reduction="none"):
@@ -126,28 +125,32 @@ def giou_loss(pred, target, reduction="none"):
     return _yolox_loss("giou", pred, target, reduction, True)
 
 
+# The guarded losses below compute half-precision boxes in float32 (an area in pixels overflows
+# float16): geometry_loss converts them.
+
 def diou_loss(pred, target, reduction="none"):
     """DIoU loss (Zheng et al. 2020): ``1 - IoU + rho^2 / c^2``."""
-    return _guarded_loss("diou", pred, target, reduction, "diou")
+    return geometry_loss("diou loss", _diou, pred, target, reduction)
 
 
 def ciou_loss(pred, target, reduction="none"):
     """CIoU loss (Zheng et al. 2020): DIoU + ``a v``, ``a`` a constant for the gradient."""
-    return _guarded_loss("ciou", pred, target, reduction, "ciou")
+    return geometry_loss("ciou loss", _ciou, pred, target, reduction)
 
 
 def eiou_loss(pred, target, reduction="none"):
-    """EIoU loss (Zhang et al. 2021): DIoU + ``dw^2 / cw^2 + dh^2 / ch^2``."""
-    return _guarded_loss("eiou", pred, target, reduction, "eiou")
+    """EIoU loss (Zhang et al. 2021): DIoU + ``dw^2 / cw^2 + dh^2 / ch^2``. Can fall as the
+    prediction's centre moves away from its target's (module docstring)."""
+    return geometry_loss("eiou loss", _eiou, pred, target, reduction)
 
 
-SIOU_PARAMS = {"theta": Param(4.0, Number(0, low_open=True, doc="exponent of the shape cost (YOLOv6: 4)"))}
+SIOU_PARAMS = {"theta": Param(4.0, 0, low_open=True, doc="exponent of the shape cost (YOLOv6: 4)")}
 
 
 def siou_loss(pred, target, theta=4.0, reduction="none"):
     """SIoU loss (Gevorgyan 2022) as YOLOv6 computes it: ``1 - IoU + (distance + shape cost) / 2``."""
     SIOU_PARAMS["theta"].check("siou theta", theta)
-    return _guarded_loss("siou", pred, target, reduction, "siou", float(theta))
+    return geometry_loss("siou loss", _siou, pred, target, reduction, float(theta))
 
 
 @register

@@ -13,8 +13,8 @@ Needs only torch.
 import math
 from numbers import Real
 
-from ._common import reduce
-from .box_geometry import PairGeometry, box_inputs
+
+from .box_geometry import geometry_loss
 from .declare import KitLoss, penalty_form, register
 
 __all__ = ["mpdiou_loss", "MPDIoULoss"]
@@ -33,12 +33,13 @@ def mpdiou_loss(pred, target, input_size, reduction="none"):
     """MPDIoU loss of ``(..., 4)`` ``(cx, cy, w, h)`` boxes, one per box, for a training input of
     ``input_size = (height, width)`` pixels (the boxes' units)."""
     _check_input_size(input_size)
-    pred, target, shape = box_inputs("mpdiou loss", pred, target, reduction)
-    g = PairGeometry(pred, target)
     height, width = input_size
+    return geometry_loss("mpdiou loss", _mpdiou, pred, target, reduction, float(width**2 + height**2))
+
+
+def _mpdiou(g, size_sq):
     corners = (g.p_lo - g.t_lo).square_().sum(0) + (g.p_hi - g.t_hi).square_().sum(0)
-    loss = 1 - g.iou + corners / float(width**2 + height**2)
-    return reduce(loss.reshape(shape), reduction)
+    return 1 - g.iou + corners / size_sq
 
 
 @register

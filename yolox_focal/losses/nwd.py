@@ -15,13 +15,13 @@ Needs only torch.
 
 import torch
 
-from ._common import Number, reduce
+from ._common import Param, reduce
 from .box_geometry import box_inputs
-from .declare import KitLoss, Param, register
+from .declare import KitLoss, register
 
 __all__ = ["nwd_loss", "NWDLoss"]
 
-CONSTANT = Param(12.8, Number(0, low_open=True), doc="normalising constant C in pixels: the "
+CONSTANT = Param(12.8, 0, low_open=True, doc="normalising constant C in pixels: the "
                  "dataset's average absolute object size (paper: 12.8 on AI-TOD)")
 
 

@@ -17,18 +17,18 @@ Needs only torch.
 
 import torch
 
-from ._common import (FusedLoss, Number, bce_with_logits, compute_dtype, elementwise_loss, power,
-                      reduce)
-from .declare import KitLoss, Param, register
-from .focal import ALPHA, GAMMA, focal_loss
+from ._common import (FusedLoss, Param, bce_with_logits, check_params, check_reduction, compute_dtype, elementwise_loss,
+                      power, reduce)
+from .declare import KitLoss, register
+from .focal import ALPHA, GAMMA, checked_focal_loss
 
 __all__ = ["poly1_loss", "poly1_focal_loss", "Poly1Loss", "Poly1FocalLoss"]
 
-EPSILON = Param(1.0, Number(-1), doc="coefficient of the first polynomial term, (1 - p_t) ** (gamma + 1)")
+EPSILON = Param(1.0, -1, doc="coefficient of the first polynomial term, (1 - p_t) ** (gamma + 1)")
 POLY1_FOCAL_PARAMS = {
     "epsilon": EPSILON,
-    "gamma": Param(1.5, GAMMA),
-    "alpha": Param(0.25, ALPHA),
+    "gamma": GAMMA,
+    "alpha": ALPHA,
 }
 
 
@@ -70,9 +70,9 @@ def poly1_loss(pred, target, epsilon=1.0, reduction="none"):
 def poly1_focal_loss(pred, target, epsilon=1.0, gamma=1.5, alpha=0.25, reduction="none"):
     """Poly-1 on the focal loss: ``focal_loss(x, t, gamma, alpha) + epsilon (1 - p_t) ** (gamma + 1)``.
     Inputs, dtypes and reduction as :func:`yolox_focal.losses.focal_loss`."""
-    for key, value in (("epsilon", epsilon), ("gamma", gamma), ("alpha", alpha)):
-        POLY1_FOCAL_PARAMS[key].check(f"poly1_focal {key}", value)
-    loss = focal_loss(pred, target, gamma=gamma, alpha=alpha, reduction="none")  # checks the inputs
+    check_params("poly1_focal", POLY1_FOCAL_PARAMS, dict(epsilon=epsilon, gamma=gamma, alpha=alpha))
+    check_reduction(reduction)
+    loss = checked_focal_loss("poly1_focal loss", pred, target, gamma, alpha, "none")  # checks the inputs
     if epsilon != 0:
         x = pred.to(compute_dtype(pred))
         term = FusedLoss.apply(_poly_term, x, target.detach().to(x.dtype), float(gamma) + 1)

@@ -24,7 +24,7 @@ patched YOLOX tree starts from).
 import difflib
 from collections.abc import Mapping, Sequence
 
-from .declare import LOSSES, OPTIONS, Param, losses_for
+from .declare import BRANCH_OPTIONS, LOSSES, OPTIONS, Param, losses_for
 
 __all__ = ["Setting", "SETTINGS", "SETTINGS_BY_NAME", "BRANCHES", "ALIASES", "default_settings", "yolox_settings",
            "check_settings", "resolve_settings", "parse_setting", "settings_table", "option_setting"]
@@ -37,8 +37,6 @@ BRANCH_DOCS = {
     "cls": "classification loss, over foreground anchors against one-hot x IoU targets",
     "box": "box loss on the matched (prediction, ground truth) pairs",
 }
-BRANCH_OPTIONS = {"obj": ("weight",), "cls": ("label_smoothing", "weight"),
-                  "box": ("inner_ratio", "focaler_low", "focaler_high", "weight")}
 ALIASES = {"focal_gamma": "obj_focal_gamma", "focal_alpha": "obj_focal_alpha"}
 
 
@@ -69,16 +67,12 @@ class Setting:
     def choices(self):
         return self.param.choices
 
-    @property
-    def number(self):
-        return self.param.number
-
     def allowed(self):
         """The allowed values, as the README says them."""
         if self.choices:
             is_loss = self.name == f"{self.branch}_loss"
             return ", ".join(f"{c} (YOLOX's)" if is_loss and c == self.yolox else str(c) for c in self.choices)
-        return self.number.describe().replace("None (", "`none` (")
+        return self.param.describe().replace("None (", "`none` (")
 
     def check(self, value, key=None):
         """One-line ``ValueError`` naming ``key`` (the name it was given by; this name by default)."""

@@ -17,21 +17,23 @@ Needs only torch.
 
 import torch
 
-from ._common import EPS, Number, reduce
-from .box_geometry import PairGeometry, box_inputs
-from .declare import KitLoss, Param, penalty_form, register
+from ._common import EPS, Param
+from .box_geometry import geometry_loss
+from .declare import KitLoss, penalty_form, register
 
 __all__ = ["shape_iou_loss", "ShapeIoULoss"]
 
-SCALE = Param(0.0, Number(0), doc="scale factor s of the shape weights, from the sizes of the "
+SCALE = Param(0.0, 0, doc="scale factor s of the shape weights, from the sizes of the "
               "dataset's targets (0: ww = hh = 1)")
 
 
 def shape_iou_loss(pred, target, scale=0.0, reduction="none"):
     """Shape-IoU loss of ``(..., 4)`` ``(cx, cy, w, h)`` boxes, one per box (module docstring)."""
     SCALE.check("shape_iou scale", scale)
-    pred, target, shape = box_inputs("shape_iou loss", pred, target, reduction)
-    g = PairGeometry(pred, target)
+    return geometry_loss("shape_iou loss", _shape_iou, pred, target, reduction, scale)
+
+
+def _shape_iou(g, scale):
     # a zero target side is clamped, so 0 ** s / (0 ** s + 0 ** s) cannot be 0 / 0
     weights = torch.pow(g.t_size.clamp(min=EPS), scale)
     weights = 2 * weights / weights.sum(0)  # (ww, hh)
@@ -40,7 +42,7 @@ def shape_iou_loss(pred, target, scale=0.0, reduction="none"):
     distance = (crossed * g.offset.square()).sum(0) / diagonal_sq
     omega = crossed * (g.p_size - g.t_size).abs() / torch.max(g.p_size, g.t_size).clamp(min=EPS)
     shape_cost = torch.expm1(-omega).square().square().sum(0)  # (1 - e^-omega) ** 4, as two squares
-    return reduce((1 - g.iou + distance + 0.5 * shape_cost).reshape(shape), reduction)
+    return 1 - g.iou + distance + 0.5 * shape_cost
 
 
 @register

@@ -36,8 +36,8 @@ Needs only torch.
 
 import torch
 
-from ._common import Number, bce_with_logits, compute_dtype, elementwise_loss
-from .declare import KitLoss, Param, register
+from ._common import Param, bce_with_logits, compute_dtype, elementwise_loss
+from .declare import KitLoss, register
 from .running_mean import RunningMeanLoss
 
 __all__ = ["slide_loss", "slide_weight", "SlideLoss", "SlideEMALoss", "positive_mean", "MEAN_FLOOR"]
@@ -79,9 +79,14 @@ def slide_loss(pred, target, mean_iou=None, reduction="none"):
     of this call. Either is floored at 0.2. Inputs, dtypes and reduction as
     :func:`yolox_focal.losses.focal_loss`; the weight depends on the target only, a constant.
     """
+    return _named_slide_loss("slide", pred, target, mean_iou, reduction)
+
+
+def _named_slide_loss(name, pred, target, mean_iou, reduction):
+    """:func:`slide_loss` for the loss registered as ``name``, which starts its messages."""
     if mean_iou is not None:
         mean_iou = torch.as_tensor(mean_iou, dtype=torch.float32, device=pred.device)
-    return elementwise_loss("slide loss", _slide, pred, target, (mean_iou,), reduction)
+    return elementwise_loss(f"{name} loss", _slide, pred, target, (mean_iou,), reduction)
 
 
 @register
@@ -104,15 +109,15 @@ class SlideEMALoss(RunningMeanLoss):
 
     name = "slide_ema"
     branches = ("cls",)
-    params = {"momentum": Param(0.01, Number(0, 1, low_open=True),
+    params = {"momentum": Param(0.01, 0, 1, low_open=True,
                                 doc="momentum of the running mean IoU of the positives (0.01: about "
                                     "the last 100 batches)")}
     initial = 0.0
     warm_start = True
 
-    def forward(self, pred, target, **context):
+    def base_loss(self, pred, target, **context):
         total, count = positive_mean(target)
         batch_mean = total / count.clamp(min=1)
         mean = self.update_mean(total, count)
         mean = torch.where(self.updates.to(mean.device) > 0, mean, batch_mean.to(mean.dtype))
-        return slide_loss(pred, target, mean)
+        return _named_slide_loss(self.name, pred, target, mean, "none")

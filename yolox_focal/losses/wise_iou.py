@@ -31,22 +31,22 @@ import math
 
 import torch
 
-from ._common import EPS, Number, reduce
+from ._common import EPS, Param, reduce
 from .box_geometry import PairGeometry, box_inputs
-from .declare import KitLoss, Param, register
+from .declare import KitLoss, register
 from .running_mean import RunningMeanLoss
 
 __all__ = ["wiou_loss", "wiou_v3_loss", "WIoULoss", "WIoUv3Loss"]
 
 WIOU_V3_PARAMS = {
-    "alpha": Param(1.9, Number(0, low_open=True), doc="base of the focusing: with delta, where the "
+    "alpha": Param(1.9, 0, low_open=True, doc="base of the focusing: with delta, where the "
                    "gradient gain peaks (paper: 1.9)"),
-    "delta": Param(3.0, Number(0, low_open=True), doc="outlier degree beta whose weight r is 1 (paper: 3)"),
+    "delta": Param(3.0, 0, low_open=True, doc="outlier degree beta whose weight r is 1 (paper: 3)"),
     # the authors' code's early value: 1 - 0.5 ** (1 / 7000), a half-life of 7000 batches
     # (1 - 0.05 ** (1 / (t n)) with t n ~ 30000: the initial mean weighs 5 % after about 30000
     # batches). Since their commit 9396f48 (2023-12-24) they use momentum 0.01, alpha 1.7 and
     # delta 2.7; these defaults stay the paper's and the early code's (module docstring).
-    "momentum": Param(1 - 0.5 ** (1 / 7000), Number(0, 1, low_open=True),
+    "momentum": Param(1 - 0.5 ** (1 / 7000), 0, 1, low_open=True,
                       doc="momentum of the running mean of 1 - IoU; 1 - 0.05 ** (1 / batches) forgets "
                           "the initial 1 to 5 % in that many batches (1: each batch's own mean)"),
 }
@@ -163,7 +163,7 @@ class WIoUv3Loss(RunningMeanLoss):
     params = WIOU_V3_PARAMS
     initial = 1.0
 
-    def forward(self, pred, target, **context):
+    def base_loss(self, pred, target, **context):
         flat_pred, flat_target, shape = box_inputs("wiou_v3 loss", pred, target, "none")
         loss, iou_loss = _wiou_v1(flat_pred, flat_target)
         return self._focused(loss, iou_loss).reshape(shape)

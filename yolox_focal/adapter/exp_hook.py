@@ -1,12 +1,10 @@
-"""The exp's side of the loss kit, written once: what ``FocalExpMixin``, the pixeltable-yolox configs
-and the base ``Exp`` of a YOLOX tree patched by ``patches/`` call to give an exp the loss settings,
+"""The exp's side of the loss kit, written once: ``FocalExpMixin``, the pixeltable-yolox configs and
+the base ``Exp`` of a YOLOX tree patched by ``patches/`` call it to give an exp the loss settings,
 read them from the command line and give the head that ``get_model`` builds its loss kit.
 
-Needs only torch and the loss core, no YOLOX: an exp is anything with YOLOX's ``Exp`` shape
-(attributes, ``get_model``), and a head takes a loss kit through its ``set_loss_kit``. The patch
-series carries this file into the YOLOX tree as ``yolox/models/loss_kit/exp_hook.py``, beside the
-loss core, with its imports of the core pointed there (``tools/make_patches.py``); the patched
-``yolox/exp/yolox_base.py`` calls each function below in a line or two.
+Needs only torch and the loss core: an exp is anything with YOLOX's ``Exp`` shape, a head takes a kit
+through ``set_loss_kit``. ``tools/make_patches.py`` carries this file into the YOLOX tree as
+``yolox/models/loss_kit/exp_hook.py``, its imports pointed at the core there.
 """
 
 import functools
@@ -41,22 +39,19 @@ def loss_settings(exp):
 
 
 def merge_loss_settings(exp, cfg_list):
-    """Set the loss settings among the command line's ``key value`` pairs: each text parsed as its
-    setting declares (``focal_alpha None``, ``obj_qfocal_alpha 0.25`` where the default is None,
-    which YOLOX's ``merge`` would keep as a string), then all of the exp's settings checked by the
-    gate, each named as given: a bad value is a one-line ``ValueError`` now, not when the model is
-    built, and the exp is left unchanged. Returns the other pairs, for the exp's own ``merge``."""
+    """Set the loss settings among the command line's ``key value`` pairs, each text parsed as its
+    setting declares (``focal_alpha None``, which YOLOX's ``merge`` would keep as a string), after
+    the gate has passed all of the exp's settings (a bad one, named as given, is a one-line
+    ``ValueError``; the exp is left unchanged). Returns the other pairs, for the exp's own ``merge``."""
     if len(cfg_list) % 2:
         return cfg_list  # the exp's own merge says that pairs are expected
     by_name = settings_by_name()
     given, rest = {}, []
     for key, text in zip(cfg_list[0::2], cfg_list[1::2]):
-        if key not in by_name:
+        if key in by_name:
+            given[key] = parse_setting(key, text)
+        else:
             rest += [key, text]
-            continue
-        name = by_name[key].name  # of a setting given twice (by name and alias too), the last wins
-        given = {k: v for k, v in given.items() if by_name[k].name != name}
-        given[key] = parse_setting(key, text)
     names = {by_name[key].name for key in given}
     checked = resolve_settings(dict({k: v for k, v in loss_settings(exp).items() if k not in names}, **given))
     for name, value in checked.items():

@@ -32,7 +32,6 @@ or an exp is set up, not per batch.
 """
 
 import difflib
-from collections.abc import Mapping
 
 from .declare import LOSSES, OPTIONS, Param, losses_for
 
@@ -125,24 +124,9 @@ def yolox_settings():
     return {s.name: s.yolox for s in all_settings()}
 
 
-class CheckedSettings(Mapping):
-    """Every setting by its own name, as :func:`resolve_settings` returned it (read-only): ``LossKit``
-    takes it as it is, without checking it again."""
-
-    def __init__(self, values):
-        self._values = dict(values)
-
-    def __getitem__(self, key):
-        return self._values[key]
-
-    def __iter__(self):
-        return iter(self._values)
-
-    def __len__(self):
-        return len(self._values)
-
-    def __repr__(self):
-        return f"CheckedSettings({self._values!r})"
+class CheckedSettings(dict):
+    """Every setting by its own name, as :func:`resolve_settings` returned it: ``LossKit`` takes it as it
+    is, without checking it again. Not to be changed: give changed settings to the gate again."""
 
 
 def resolve_settings(values):

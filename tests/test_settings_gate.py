@@ -6,6 +6,7 @@ import sys
 from contextlib import contextmanager
 
 import pytest
+import torch
 
 from helpers import REPO
 from yolox_focal.losses import settings
@@ -39,6 +40,19 @@ def test_train_command_line_parses_once_and_gates_once():
     kit = model.head.loss_kit
     assert kit.changed() == {"obj_loss": "focal", "box_loss": "ciou"}  # YOLOX's but for the focal exp's override
     assert (kit.obj.name, kit.cls.name, kit.box.name) == ("focal", "bce", "ciou")
+
+
+def test_a_training_step_builds_no_settings():
+    """The settings are built when the kit is, not per batch: a forward and backward pass of the
+    head touches neither the settings nor the gate."""
+    exp = load_exp(str(REPO / "exps" / "yolox_nano_focal.py"), None, ["box_loss", "ciou"])
+    model = exp.get_model().train()
+    images, labels = torch.rand(2, 3, 64, 64), torch.zeros(2, 3, 5)
+    labels[0, 0] = torch.tensor([3.0, 20, 24, 12, 16])
+    labels[1, :2] = torch.tensor([[0.0, 40, 40, 20, 10], [7.0, 10, 50, 6, 8]])
+    with calls(settings.all_settings, settings.settings_by_name, settings.resolve_settings) as counts:
+        model(images, labels)["total_loss"].backward()
+    assert counts == {"all_settings": 0, "settings_by_name": 0, "resolve_settings": 0}
 
 
 def test_a_setting_changed_after_merge_goes_through_the_gate_again():

@@ -142,10 +142,10 @@ def resolve_settings(values):
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown loss setting {key!r}{hint}")
         setting = by_name[key]
-        if setting.choices is not None and value not in setting.choices:
-            raise ValueError(f"{key} must be {setting.param.describe()}; got {value!r}")
         if setting.choices is None:
             setting.param.check(key, value)
+        elif value not in setting.choices:
+            raise ValueError(f"{key} must be {setting.param.describe()}; got {value!r}")
         if setting.name in given and given[setting.name][1] != value:
             other = given[setting.name][0]
             raise ValueError(f"{other} and {key} are one setting, given {given[setting.name][1]!r} and {value!r}; "

@@ -4,7 +4,7 @@ without being imported (their imports would fail)."""
 
 import pytest
 
-from yolox_focal import flavour
+from yolox_focal.adapter import flavour
 
 MARK = "pytest.mark.any_yolox"
 

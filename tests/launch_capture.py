@@ -43,7 +43,7 @@ if __name__ == "__main__":
     out, tool, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
     yolox.core.launch = capture(out)  # before YOLOX's entry modules import it
 
-    from yolox_focal import flavour
+    from yolox_focal.adapter import flavour
     from yolox_focal.runtime.cli import run_yolox_entry
 
     entry_file = flavour.entry_file(tool)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from loguru import logger
 
-from yolox_focal import flavour
-from yolox_focal.exp import FocalExpMixin
+from yolox_focal.adapter import flavour
+from yolox_focal import FocalExpMixin
 from yolox_focal.runtime import interrupt
 from yolox_focal.runtime.checkpoints import WholeCheckpointTrainer
 

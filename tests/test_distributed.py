@@ -22,7 +22,7 @@ import torch
 
 from cli_helpers import error_line
 from helpers import REPO
-from yolox_focal import flavour
+from yolox_focal.adapter import flavour
 from yolox_focal.runtime.demo_data import make_demo_data
 from yolox_focal.runtime.distributed import check_launch
 from yolox_focal.runtime.errors import FixableError
@@ -42,7 +42,7 @@ PROBE = """
     import torch
     import torch.distributed as dist
 
-    from yolox_focal import flavour
+    from yolox_focal.adapter import flavour
 
     if flavour.flavour() == "pixeltable":
         from yolox_focal.pixeltable_configs import DemoFocal as Demo

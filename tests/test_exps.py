@@ -6,9 +6,10 @@ import torch
 from yolox.exp import get_exp
 
 from helpers import REPO
-from yolox_focal import SETTINGS, FocalYOLOXHead, default_settings
+from yolox_focal import FOCAL_OVERRIDES, FocalYOLOXHead, all_settings, yolox_settings
 
-SETTING_NAMES = {s.name for s in SETTINGS}
+SETTING_NAMES = {s.name for s in all_settings()}
+FOCAL = dict(yolox_settings(), **FOCAL_OVERRIDES)  # the focal exps' settings
 
 SIZES = ["nano", "tiny", "s", "m", "l", "x"]
 
@@ -25,7 +26,7 @@ def test_exp_matches_official_but_for_the_loss_settings(size):
     assert ours_vars.pop("exp_name") == f"yolox_{size}_focal"
     official_vars.pop("exp_name")
     assert ours_vars == official_vars
-    assert ours.loss_settings() == default_settings()
+    assert ours.loss_settings() == FOCAL
     assert (ours.obj_loss, ours.focal_gamma, ours.focal_alpha, ours.obj_loss_weight) == ("focal", 1.5, 0.25, 1.0)
     assert (ours.cls_loss, ours.box_loss, ours.cls_label_smoothing) == ("bce", "iou", 0.0)
 
@@ -52,7 +53,7 @@ def test_exp_builds_and_trains_one_step(size):
 def test_cli_opts_set_objectness_keys():
     exp = focal_exp("s")
     exp.merge(["focal_gamma", "2.0", "focal_alpha", "none", "obj_loss_weight", "2", "max_epoch", "7"])
-    assert dict(exp.loss_settings(), obj_focal_gamma=1.5, obj_focal_alpha=0.25, obj_loss_weight=1.0) == default_settings()
+    assert dict(exp.loss_settings(), obj_focal_gamma=1.5, obj_focal_alpha=0.25, obj_loss_weight=1.0) == FOCAL
     assert (exp.focal_gamma, exp.focal_alpha, exp.obj_loss_weight) == (2.0, None, 2.0)
     assert (exp.obj_focal_gamma, exp.obj_focal_alpha) == (2.0, None)  # the aliases name these settings
     exp.merge(["obj_focal_gamma", "2.5"])

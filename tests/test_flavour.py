@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from helpers import REPO
-from yolox_focal import flavour
+from yolox_focal.adapter import flavour
 
 pytestmark = pytest.mark.any_yolox
 
@@ -105,7 +105,7 @@ def test_yolox_src_tree_is_megvii_main():
     if not src:
         pytest.skip("set YOLOX_SRC to a checkout of Megvii's GitHub main to run")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, str(REPO)]))
-    out = subprocess.run([sys.executable, "-c", "from yolox_focal import flavour; print(flavour.flavour())"],
+    out = subprocess.run([sys.executable, "-c", "from yolox_focal.adapter import flavour; print(flavour.flavour())"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert out == "megvii-main"
 

@@ -57,7 +57,7 @@ def python(env, code, *args):
 
 
 def flavour_of(env):
-    return python(env, "from yolox_focal import flavour; print(flavour.flavour())")
+    return python(env, "from yolox_focal.adapter import flavour; print(flavour.flavour())")
 
 
 def with_path(env, folder):

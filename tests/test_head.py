@@ -14,9 +14,10 @@ from references import (bce, geometry, reference_alpha_iou, reference_bce_blur, 
                         reference_quality_focal, reference_shape_iou, reference_siou, reference_slide,
                         reference_smoothed_bce, reference_varifocal, reference_wiou, reference_wiou_v3,
                         reference_with_modified_iou, xyxy)
-from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, flavour, yolox_settings
+from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, yolox_settings
+from yolox_focal.adapter import flavour
+from yolox_focal.adapter.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
 from yolox_focal.losses import losses_for
-from yolox_focal.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
 
 pytestmark = pytest.mark.any_yolox
 

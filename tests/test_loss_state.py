@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 
 from cli_helpers import TINY, run_tool
 from helpers import REPO, head_inputs
-from yolox_focal import flavour
+from yolox_focal.adapter import flavour
 from yolox_focal.losses import LOSSES, KitLoss, Param, iou_loss, register
 from yolox_focal.losses.declare import all_reduce_sum
 from yolox_focal.losses.kit import LossKit
@@ -110,7 +110,7 @@ def test_kit_state_round_trip_and_one_line_mismatch(stateful):
 
 def test_state_stays_out_of_the_state_dict_and_loads_strictly_both_ways(stateful):
     from yolox_focal import FocalYOLOXHead
-    from yolox_focal.flavour import HeadBase as YOLOXHead
+    from yolox_focal.adapter.flavour import HeadBase as YOLOXHead
 
     torch.manual_seed(0)
     stock = YOLOXHead(3, 0.25)
@@ -166,7 +166,7 @@ from yolox.exp.default.yolox_nano import Exp as YOLOXNanoExp
 
 from test_loss_state import RunningMeanIoULoss
 from yolox_focal import FocalExpMixin
-from yolox_focal.demo_exp import apply_demo_settings
+from yolox_focal.adapter.demo_exp import apply_demo_settings
 from yolox_focal.losses import register
 
 register(RunningMeanIoULoss)

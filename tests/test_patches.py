@@ -17,7 +17,7 @@ from yolox.models import YOLOXHead
 
 from helpers import REPO, head_inputs
 from yolox_focal.losses.kit import LossKit
-from yolox_focal.losses.settings import SETTINGS, yolox_settings
+from yolox_focal.losses.settings import all_settings, yolox_settings
 
 TOOL = REPO / "tools" / "patch_yolox.py"
 PATCHES = sorted((REPO / "patches").glob("*.patch"))
@@ -27,6 +27,7 @@ if os.environ.get("YOLOX_SRC"):
 HEAD = "yolox/models/yolo_head.py"
 LOSS_KIT = "yolox/models/loss_kit"
 LOSS_CORE = REPO / "yolox_focal" / "losses"
+EXP_HOOK = REPO / "yolox_focal" / "adapter" / "exp_hook.py"  # what the patched exp calls
 EXAMPLE_EXP = "exps/example/focal/yolox_s_focal.py"
 # a change on every branch
 KIT = dict(obj_loss="focal", obj_loss_weight=2.0, cls_loss="varifocal", cls_label_smoothing=0.1, box_loss="siou",
@@ -73,15 +74,24 @@ def core_files():
             if "__pycache__" not in p.parts}
 
 
-def test_the_added_loss_kit_is_the_packages_loss_core_unchanged(tmp_path):
+def added_files():
+    """What the series adds under loss_kit/: the loss core, and the adapter's exp_hook beside it, whose
+    imports of the core (``from ..losses.kit``) read ``from .kit`` there."""
+    hook = EXP_HOOK.read_text()
+    assert hook.count("from ..losses.") == 2 and "from ." not in hook.replace("from ..losses.", "")
+    return dict(core_files(), **{"exp_hook.py": hook.replace("from ..losses.", "from .").encode()})
+
+
+def test_the_added_loss_kit_is_the_packages_loss_core_unchanged_and_its_exp_hook(tmp_path):
     """Independent of the generator: yolox/models/loss_kit/ in a patched tree holds every module of
-    yolox_focal/losses/, byte for byte, and nothing else."""
+    yolox_focal/losses/, byte for byte, the adapter's exp_hook.py, and nothing else."""
     tree = copy_yolox(SOURCES["pypi-0.3.0"], tmp_path)
     assert tool("apply", tree).returncode == 0
     added = {p.relative_to(tree / LOSS_KIT).as_posix(): p.read_bytes() for p in (tree / LOSS_KIT).rglob("*")
              if p.is_file()}
-    assert added == core_files()
+    assert added == added_files()
     assert {"__init__.py", "kit.py", "settings.py", "exp_hook.py"} <= set(added)
+    assert "exp_hook.py" not in core_files()  # the loss core holds no YOLOX glue
 
 
 def test_apply_check_apply_again_revert(tree):
@@ -92,7 +102,7 @@ def test_apply_check_apply_again_revert(tree):
     assert applied.returncode == 0 and applied.stdout.startswith("applied 3 patches")
     assert f"{HEAD} +14 -3" in applied.stdout and f"{LOSS_KIT}/kit.py +" in applied.stdout
     after = snapshot(tree)
-    assert set(after) - set(before) == {EXAMPLE_EXP} | {f"{LOSS_KIT}/{name}" for name in core_files()}
+    assert set(after) - set(before) == {EXAMPLE_EXP} | {f"{LOSS_KIT}/{name}" for name in added_files()}
     assert after[HEAD] != before[HEAD]
     again = tool("apply", tree)
     assert again.returncode == 0 and again.stdout.strip() == f"already applied to {tree}; nothing changed"
@@ -115,7 +125,8 @@ def test_partly_applied_series_is_completed_and_reverted(tree):
     assert check.returncode == 0 and check.stdout.startswith(f"partly applied: {tree} has {PATCHES[0].name}")
     applied = tool("apply", tree)
     assert applied.stdout.startswith("applied 2 patches (1 already applied)")
-    assert LOSS_KIT not in applied.stdout  # it was not written twice
+    assert not [name for name in core_files() if f"{LOSS_KIT}/{name} +" in applied.stdout]  # not written twice
+    assert f"{LOSS_KIT}/exp_hook.py +" in applied.stdout  # the exp's patch adds it
     assert tool("revert", tree).returncode == 0 and snapshot(tree) == before
 
 
@@ -180,7 +191,7 @@ BRANCH_INPUTS = {  # what YOLOXHead's get_losses hands each branch: logits and t
                       torch.rand(12, 3, generator=g) * (torch.rand(12, 3, generator=g) > 0.6)),
     "box": lambda g: (torch.rand(12, 4, generator=g) * 30 + 2, torch.rand(12, 4, generator=g) * 30 + 2),
 }
-LOSS_CHOICES = [s for s in SETTINGS if s.name.endswith("_loss") and getattr(s, "choices", None)]
+LOSS_CHOICES = [s for s in all_settings() if s.name.endswith("_loss") and getattr(s, "choices", None)]
 
 
 def branch_loss(settings, branch):
@@ -215,7 +226,7 @@ def kits_for_every_loss():
             for loss in choice.choices:
                 settings = dict(yolox_settings(), **{choice.name: loss})
                 reference = branch_loss(settings, branch)
-                for setting in SETTINGS:
+                for setting in all_settings():
                     if setting in LOSS_CHOICES:
                         continue
                     for value in other_values(setting):
@@ -407,7 +418,7 @@ def test_exps_in_the_patched_tree_choose_each_branchs_loss(source, tmp_path):
                             cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tree)))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.splitlines()[-1])
-    name = {key: s.name for s in SETTINGS for key in (s.name, *getattr(s, "aliases", ()))}  # focal_gamma's name
+    name = {key: s.name for s in all_settings() for key in (s.name, *getattr(s, "aliases", ()))}  # focal_gamma's name
     example = {"obj_loss": "focal", "focal_gamma": 2.0, "focal_alpha": None, "obj_loss_weight": 3.0,
                "obj_qfocal_alpha": 0.4, "cls_loss": "qfocal", "box_loss": "giou"}
     assert report["example"] == [{name[k]: v for k, v in example.items()}, True, False]

@@ -4,7 +4,8 @@ for the loss settings, builds pixeltable's model with the kit on its head, and t
 import pytest
 import torch
 
-from yolox_focal import FocalYOLOXHead, default_settings, flavour
+from yolox_focal import FOCAL_OVERRIDES, FocalYOLOXHead, yolox_settings
+from yolox_focal.adapter import flavour
 
 pytestmark = [pytest.mark.any_yolox,
               pytest.mark.skipif(flavour.flavour() != "pixeltable", reason="needs pixeltable-yolox installed")]
@@ -20,11 +21,11 @@ def test_config_matches_pixeltables_but_for_the_loss_settings(size):
 
     ours = getattr(pixeltable_configs, f"Yolox{size}Focal")()
     official = getattr(yolox.config, f"Yolox{size}")()
-    ours_vars = {k: v for k, v in vars(ours).items() if k not in default_settings()}
+    ours_vars = {k: v for k, v in vars(ours).items() if k not in yolox_settings()}
     official_vars = dict(vars(official))
     assert ours_vars.pop("name") == official_vars.pop("name") + "_focal"
     assert ours_vars == official_vars
-    assert ours.loss_settings() == default_settings()
+    assert ours.loss_settings() == dict(yolox_settings(), **FOCAL_OVERRIDES)
 
 
 def test_demo_config_builds_the_kit_and_trains_a_step():

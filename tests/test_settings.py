@@ -1,6 +1,7 @@
-"""The settings derive from the declared losses: complete, named by one rule, self-consistent (the
-docs' settings table is checked in test_docs.py); a loss registered later has its settings at once;
-today's keys keep their meaning."""
+"""The settings derive from the declared losses: complete, named by one rule, in the written order,
+self-consistent (the docs' settings table is checked in test_docs.py); one set of defaults, YOLOX's;
+one gate checks them; a loss registered later has its settings at once; today's keys keep their
+meaning."""
 
 import pytest
 import torch
@@ -8,8 +9,9 @@ import torch
 from yolox_focal.losses import LOSSES, KitLoss, Param, register
 from yolox_focal.losses.declare import OPTIONS
 from yolox_focal.losses.kit import LossKit
-from yolox_focal.losses.settings import (ALIASES, BRANCHES, SETTINGS, SETTINGS_BY_NAME, check_settings, default_settings,
-                                         parse_setting, resolve_settings, settings_table, yolox_settings)
+from yolox_focal.adapter.head import FOCAL_OVERRIDES
+from yolox_focal.losses.settings import (ALIASES, BRANCHES, CheckedSettings, all_settings, parse_setting,
+                                         resolve_settings, settings_by_name, settings_table, yolox_settings)
 
 pytestmark = pytest.mark.any_yolox
 
@@ -22,6 +24,18 @@ EARLIER_KEYS = [
 ]
 
 
+def test_the_settings_follow_the_written_order():
+    """Branch by branch; in each, the loss, its losses' parameters in registration order (the import
+    line of losses/__init__.py), then the options."""
+    names = [s.name for s in all_settings()]
+    assert [n for n in names if n.endswith("_loss")] == ["obj_loss", "cls_loss", "box_loss"]
+    assert names.index("cls_loss") > names.index("obj_loss_weight") and names[-1] == "box_loss_weight"
+    assert settings_by_name()["obj_loss"].choices == ("bce", "bce_blur", "focal", "qfocal", "varifocal", "poly1",
+                                                      "poly1_focal")
+    assert settings_by_name()["box_loss"].choices[:7] == ("iou", "giou", "diou", "ciou", "eiou", "siou", "alpha_iou")
+    assert names.index("obj_focal_gamma") < names.index("obj_qfocal_beta") < names.index("obj_poly1_epsilon")
+
+
 def test_every_parameter_of_every_declared_loss_and_branch_has_one_setting_by_the_rule():
     expected = set()
     for branch in BRANCHES:
@@ -29,37 +43,49 @@ def test_every_parameter_of_every_declared_loss_and_branch_has_one_setting_by_th
             if branch not in cls.branches:
                 continue
             for arg, param in cls.params.items():
-                setting = SETTINGS_BY_NAME[f"{branch}_{name}_{arg}"]
+                setting = settings_by_name()[f"{branch}_{name}_{arg}"]
                 assert (setting.branch, setting.loss, setting.arg) == (branch, name, arg)
-                assert setting.param is param and setting.default == setting.yolox == param.default
+                assert setting.param is param and setting.yolox == param.default
                 expected.add(setting.name)
-        assert SETTINGS_BY_NAME[f"{branch}_loss"].choices == tuple(n for n, c in LOSSES.items() if branch in c.branches)
+        assert settings_by_name()[f"{branch}_loss"].choices == tuple(n for n, c in LOSSES.items() if branch in c.branches)
         expected |= {f"{branch}_loss", f"{branch}_loss_weight"}
     expected |= {"cls_label_smoothing", "box_inner_ratio", "box_focaler_low", "box_focaler_high"}
-    names = [s.name for s in SETTINGS]
+    names = [s.name for s in all_settings()]
     assert len(names) == len(set(names)) and set(names) == expected
-    assert set(SETTINGS_BY_NAME) == expected | set(ALIASES)
+    assert set(settings_by_name()) == expected | set(ALIASES)
 
 
 def test_earlier_keys_keep_their_meaning():
     for key in EARLIER_KEYS:
-        assert key in SETTINGS_BY_NAME, key
+        assert key in settings_by_name(), key
     assert ALIASES == {"focal_gamma": "obj_focal_gamma", "focal_alpha": "obj_focal_alpha"}
     kit = LossKit(obj_loss="focal", focal_gamma=2.0, focal_alpha=None)
     assert kit.settings["obj_focal_gamma"] == 2.0 and kit.settings["obj_focal_alpha"] is None
     assert kit.obj.values == {"gamma": 2.0, "alpha": None}
-    assert resolve_settings({"focal_gamma": 3.0}, default_settings())["obj_focal_gamma"] == 3.0
+    assert resolve_settings({"focal_gamma": 3.0})["obj_focal_gamma"] == 3.0
 
 
-def test_defaults_are_the_projects_and_yolox_values_are_yoloxs():
-    check_settings(default_settings())
-    check_settings(yolox_settings())
-    changed = {k for k, v in default_settings().items() if v != yolox_settings()[k]}
-    assert changed == {"obj_loss"} and default_settings()["obj_loss"] == "focal"
+def test_one_set_of_defaults_yoloxs_and_the_focal_exps_change_only_objectness():
+    assert resolve_settings({}) == yolox_settings() == {s.name: s.param.default for s in all_settings()}
     assert (yolox_settings()["obj_loss"], yolox_settings()["cls_loss"], yolox_settings()["box_loss"]) == (
         "bce", "bce", "iou")
     assert yolox_settings()["cls_label_smoothing"] == 0
     assert [yolox_settings()[k] for k in ("box_inner_ratio", "box_focaler_low", "box_focaler_high")] == [1, 0, 1]
+    assert FOCAL_OVERRIDES == {"obj_loss": "focal"}
+    resolve_settings(FOCAL_OVERRIDES)
+    assert not hasattr(all_settings()[0], "default")  # no second default layer
+
+
+def test_the_gate_returns_settings_a_kit_takes_without_checking_again():
+    checked = resolve_settings({"box_loss": "ciou", "focal_gamma": 2.0})
+    assert isinstance(checked, CheckedSettings) and list(checked) == [s.name for s in all_settings()]
+    assert (checked["box_loss"], checked["obj_focal_gamma"]) == ("ciou", 2.0)
+    kit = LossKit(checked)
+    assert kit.settings is checked and kit.box.name == "ciou"
+    with pytest.raises(TypeError, match="CheckedSettings"):
+        LossKit(dict(checked))  # a plain mapping was not checked
+    with pytest.raises(TypeError, match="CheckedSettings"):
+        LossKit(checked, box_loss="giou")
 
 
 @pytest.mark.parametrize("name,text,value", [
@@ -84,11 +110,10 @@ def test_unparseable_values_are_one_line(name, text, words):
 
 
 def test_every_setting_rejects_a_value_outside_its_range():
-    for key in SETTINGS_BY_NAME:
-        setting = SETTINGS_BY_NAME[key]
+    for key, setting in settings_by_name().items():
         bad = "no-such-loss" if setting.choices else setting.param.low - 1.0  # below every range
         with pytest.raises(ValueError, match=key) as info:
-            check_settings({key: bad})
+            resolve_settings({key: bad})
         assert "\n" not in str(info.value)
 
 
@@ -100,7 +125,7 @@ def test_every_setting_rejects_a_value_outside_its_range():
 ])
 def test_combinations_are_checked_in_one_line(values, words):
     with pytest.raises(ValueError) as info:
-        check_settings(values)
+        resolve_settings(values)
     assert str(info.value).startswith(words) and "\n" not in str(info.value)
 
 
@@ -130,13 +155,13 @@ def test_a_registered_loss_gets_its_settings_parsing_checks_and_table_row(regist
         params = {"scale": Param(2.0, 0, 10, doc="multiplies the distance")}
         function = staticmethod(_plain_l1)
 
-    setting = SETTINGS_BY_NAME["box_scaled_l1_scale"]
-    assert setting.default == 2.0 and setting.doc == "scaled_l1: multiplies the distance"
-    assert "scaled_l1" in SETTINGS_BY_NAME["box_loss"].choices
+    setting = settings_by_name()["box_scaled_l1_scale"]
+    assert setting.yolox == 2.0 and setting.doc == "scaled_l1: multiplies the distance"
+    assert "scaled_l1" in settings_by_name()["box_loss"].choices
     assert "| `box_scaled_l1_scale` | box | `2.0` | in [0, 10] | scaled_l1: multiplies the distance |" in settings_table()
     assert parse_setting("box_scaled_l1_scale", "3") == 3.0
     with pytest.raises(ValueError, match=r"box_scaled_l1_scale must be in \[0, 10\], got 11"):
-        check_settings({"box_loss": "scaled_l1", "box_scaled_l1_scale": 11})
+        resolve_settings({"box_loss": "scaled_l1", "box_scaled_l1_scale": 11})
     # not IoU-based: the IoU modifiers are refused in one line, not applied
     with pytest.raises(ValueError) as info:
         LossKit(box_loss="scaled_l1", box_inner_ratio=0.8)
@@ -148,7 +173,7 @@ def test_a_registered_loss_gets_its_settings_parsing_checks_and_table_row(regist
 
 
 def test_a_removed_loss_takes_its_settings_with_it(registered):
-    before = [s.name for s in SETTINGS]
+    before = [s.name for s in all_settings()]
 
     @registered
     class Twice(KitLoss):
@@ -159,9 +184,9 @@ def test_a_removed_loss_takes_its_settings_with_it(registered):
             return self.values["factor"] * torch.nn.functional.binary_cross_entropy_with_logits(
                 pred, target, reduction="none")
 
-    assert {"obj_twice_factor", "cls_twice_factor"} <= set(SETTINGS_BY_NAME)
+    assert {"obj_twice_factor", "cls_twice_factor"} <= set(settings_by_name())
     del LOSSES["twice"]
-    assert [s.name for s in SETTINGS] == before
+    assert [s.name for s in all_settings()] == before
     LOSSES["twice"] = Twice  # for the fixture to remove
 
 
@@ -188,4 +213,4 @@ def test_options_are_declared_once():
     assert set(OPTIONS) == {"label_smoothing", "inner_ratio", "focaler_low", "focaler_high", "weight"}
     for branch, option, name in [("cls", "label_smoothing", "cls_label_smoothing"), ("box", "inner_ratio", "box_inner_ratio"),
                                  ("obj", "weight", "obj_loss_weight")]:
-        assert SETTINGS_BY_NAME[name].param is OPTIONS[option] and SETTINGS_BY_NAME[name].branch == branch
+        assert settings_by_name()[name].param is OPTIONS[option] and settings_by_name()[name].branch == branch

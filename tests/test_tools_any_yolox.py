@@ -12,7 +12,7 @@ import pytest
 
 from cli_helpers import error_line
 from helpers import REPO
-from yolox_focal import flavour
+from yolox_focal.adapter import flavour
 from yolox_focal.runtime.demo_data import make_demo_data
 
 pytestmark = pytest.mark.any_yolox

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import REPO
 from run_helpers import Run
-from yolox_focal import flavour
+from yolox_focal.adapter import flavour
 from yolox_focal.runtime.demo_data import CLASSES, VOC_SETS, make_demo_voc_data
 from yolox_focal.runtime.voc import VOCExpMixin
 

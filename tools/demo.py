@@ -14,7 +14,7 @@ validation annotations. Megvii's YOLOX (pixeltable-yolox has its own ``yolox dem
 import importlib
 import os
 
-from yolox_focal import flavour
+from yolox_focal.adapter import flavour
 from yolox_focal.runtime.cli import UsageError, allow_numpy_scalars_in_checkpoints, check_data, load_checkpoint, load_exp, main_guard
 
 allow_numpy_scalars_in_checkpoints()  # the demo's torch.load reads checkpoints saved after an evaluation

@@ -6,10 +6,12 @@
 The series copies the package's loss core, every ``*.py`` of ``yolox_focal/losses/`` unchanged,
 into the YOLOX tree as the package ``yolox/models/loss_kit/`` (its modules import only torch and
 each other, relatively, so they run there as they are; the generator refuses one that imports
-``yolox_focal`` or reaches out of ``losses/``), and adds the files of ``patches/added/`` as they are
-(the example exp). The head and exp edits are a few lines each, inserted at lines
-that read the same in the PyPI 0.3.0 release and GitHub main: the head computes its losses with a
-``LossKit`` (``losses/kit.py``); the exp calls ``losses/exp_hook.py``, whose functions do the work.
+``yolox_focal`` or reaches out of ``losses/``). Beside the core it carries the adapter modules the
+patched exp calls, listed in ``CARRIED``, with their imports of the core pointed at the core there;
+and it adds the files of ``patches/added/`` as they are (the example exp). The head and exp edits
+are a few lines each, inserted at lines that read the same in the PyPI 0.3.0 release and GitHub
+main: the head computes its losses with a ``LossKit`` (``losses/kit.py``); the exp calls
+``adapter/exp_hook.py``, whose functions do the work.
 
 The base is a YOLOX source tree: the folder that holds ``yolox/`` (default: the installed ``yolox``
 package, i.e. the PyPI 0.3.0 release). ``--check`` writes nothing and exits 1 when the committed
@@ -28,6 +30,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LOSS_CORE = REPO / "yolox_focal" / "losses"  # copied whole, file by file
+# Adapter modules the patched exp calls: {source: path in the YOLOX tree, beside the core}.
+CARRIED = {REPO / "yolox_focal" / "adapter" / "exp_hook.py": "yolox/models/loss_kit/exp_hook.py"}
+CORE_IMPORT = re.compile(r"^(\s*from )\.\.losses\.", re.M)  # "from ..losses.kit import" in the adapter
 ADDED = REPO / "patches" / "added"  # files the series adds to the YOLOX tree as they are
 NAME, EMAIL = "yolox-focal", "yolox-focal@users.noreply.github.com"
 DATE = "2026-01-01T00:00:00+00:00"  # fixed, so the same inputs give the same bytes
@@ -66,6 +71,27 @@ def loss_core():
                 raise GenerateError(f"{LOSS_CORE.name}/{module.as_posix()}:{node.lineno}: imports from outside the "
                                     "loss core, which the YOLOX tree does not have; import only torch and the "
                                     "core's own modules (relatively)")
+    return files
+
+
+def carried():
+    """The adapter modules of ``CARRIED``, each with ``from ..losses.<module> import`` written
+    ``from .<module> import``, as they sit beside the core; each may import, relatively, only the core."""
+    files = {}
+    for source, dest in CARRIED.items():
+        text = source.read_text()
+        for node in ast.walk(ast.parse(text, str(source))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                outside = node.level != 2 or not (node.module or "").startswith("losses.")
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                outside = any(name.split(".")[0] == "yolox_focal" for name in names)
+            else:
+                continue
+            if outside:
+                raise GenerateError(f"{source.relative_to(REPO)}:{node.lineno}: a carried module may import only the "
+                                    "loss core, as 'from ..losses.<module> import ...'")
+        files[dest] = CORE_IMPORT.sub(r"\1.", text).encode()
     return files
 
 
@@ -138,10 +164,9 @@ SERIES = [
      "Adds the package yolox/models/loss_kit: yolox-focal's loss core, the files\n"
      "of its yolox_focal/losses/ copied unchanged. It holds the losses, the settings\n"
      "that choose one for each head branch (objectness, classification, box), each\n"
-     "declared once with its range and default, LossKit, the three branch losses\n"
-     "those settings give (YOLOX's own losses when no setting is given), and\n"
-     "exp_hook, what the base Exp will call. It needs only torch. Nothing uses it\n"
-     "yet, so behaviour is unchanged.\n\n"
+     "declared once with its range and default, and LossKit, the three branch\n"
+     "losses those settings give (YOLOX's own losses when no setting is given). It\n"
+     "needs only torch. Nothing uses it yet, so behaviour is unchanged.\n\n"
      "The copy is made by yolox-focal's tools/make_patches.py, so both routes\n"
      "compute the same losses.",
      lambda files: loss_core()),
@@ -160,10 +185,11 @@ SERIES = [
      "parses those settings as they are declared and checks them. A get_model()\n"
      "that a subclass defines itself (yolox_nano's builds its own depthwise head) is\n"
      "wrapped the same way, so every exp honours the settings. The work is done by\n"
-     "yolox/models/loss_kit/exp_hook.py.\n\n"
+     "yolox/models/loss_kit/exp_hook.py, added here: yolox-focal's\n"
+     "yolox_focal/adapter/exp_hook.py, its imports pointed at the loss kit.\n\n"
      "exps/example/focal/yolox_s_focal.py is yolox-s with focal objectness; it runs\n"
      "with tools/train.py and tools/eval.py like any exp.",
-     lambda files: {EXP_BASE: _patch_exp(files[EXP_BASE]), **copied(ADDED, ".")}),
+     lambda files: {EXP_BASE: _patch_exp(files[EXP_BASE]), **carried(), **copied(ADDED, ".")}),
 ]
 
 

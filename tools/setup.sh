@@ -86,7 +86,7 @@ for dist in ("torch", "torchvision", "yolox", "pixeltable-yolox"):
         pass
 PYTHON
 PIP+=(-c "$constraints")
-if "$PY" -c "from yolox_focal import flavour; import sys; sys.exit(flavour.flavour() != 'megvii-pypi')"
+if "$PY" -c "from yolox_focal.adapter import flavour; import sys; sys.exit(flavour.flavour() != 'megvii-pypi')"
 then
   PIP+=(--no-warn-conflicts)
   echo "note: yolox 0.3.0 from PyPI declares onnx==1.8.1 and onnxruntime==1.8.0, which do not install on" \
@@ -108,5 +108,5 @@ fi
 
 "${PIP[@]}" --no-deps -e .
 if ((${#installed[@]})); then echo "installed: ${installed[*]}"; else echo "installed: nothing new"; fi
-"$PY" -c "import yolox_focal, yolox, torch; from yolox_focal import flavour
+"$PY" -c "import yolox_focal, yolox, torch; from yolox_focal.adapter import flavour
 print('yolox-focal', yolox_focal.__version__, '| yolox', flavour.flavour(), '| torch', torch.__version__)"

@@ -3,10 +3,15 @@
 The package has three layers:
 
 - ``yolox_focal.losses``: the loss core (every loss, the settings, the loss kit). Needs only torch.
-- the YOLOX glue: ``head``, ``exp``, ``flavour``, ``pixeltable_configs``. Needs an installed YOLOX;
-  using one of them without it raises one ImportError line saying how to install it.
+- ``yolox_focal.adapter``: the YOLOX glue (head, exp mixin, the exp's settings hook, flavours,
+  pixeltable-yolox configs). Needs an installed YOLOX; using it without one raises one ImportError
+  line saying how to install it.
 - ``yolox_focal.runtime``: what the tools run (command line, CPU trainer and evaluators, data check,
   VOC data, reports, demo data).
+
+Each layer imports only the ones above it in this list. ``yolox_focal.pixeltable_configs`` is the
+adapter's module of that name under the path the command line gives (``-c
+yolox_focal.pixeltable_configs:YoloxSFocal``).
 
 Importing the package imports nothing of YOLOX (nor torch): each name below is imported on first use.
 """
@@ -22,11 +27,9 @@ _EXPORTS = {
                      "eiou_loss", "EIoULoss", "siou_loss", "SIoULoss", "KitLoss", "Param", "register", "LOSSES"],
                     ".losses"),
     "LossKit": ".losses.kit",
-    "FocalYOLOXHead": ".head",
-    "UnsupportedYOLOXError": ".head",
-    "FocalExpMixin": ".exp",
-    "FocalExp": ".exp",
-    **dict.fromkeys(["SETTINGS", "default_settings", "yolox_settings"], ".losses.settings"),
+    **dict.fromkeys(["FocalYOLOXHead", "UnsupportedYOLOXError", "FOCAL_OVERRIDES"], ".adapter.head"),
+    **dict.fromkeys(["FocalExpMixin", "FocalExp"], ".adapter.exp"),
+    **dict.fromkeys(["all_settings", "yolox_settings", "resolve_settings"], ".losses.settings"),
 }
 
 __all__ = list(_EXPORTS)

@@ -1,13 +1,13 @@
 # The demo experiment: yolox-nano with focal-loss objectness on the generated demo data set
 # (python tools/make_demo_data.py), with a schedule short enough for a CPU (about 10 minutes on
-# 2 cores; the data and schedule are in yolox_focal/demo_exp.py, shared with the pixeltable-yolox
+# 2 cores; the data and schedule are in yolox_focal/adapter/demo_exp.py, shared with the pixeltable-yolox
 # demo config). demo_bce.py is the same experiment with YOLOX's BCE objectness.
 import os
 
 from yolox.exp.default.yolox_nano import Exp as YOLOXNanoExp
 
 from yolox_focal import FocalExpMixin
-from yolox_focal.demo_exp import apply_demo_settings
+from yolox_focal.adapter.demo_exp import apply_demo_settings
 
 DATASETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "datasets")
 

@@ -7,27 +7,29 @@ element-wise loss function takes ``(pred, target, <its parameters>, reduction="n
 bad one and its range), computes float16/bfloat16 input in float32 and treats the target as a
 constant; every box loss takes ``(..., 4)`` ``(cx, cy, w, h)`` boxes.
 
-A loss module registers when its module is imported: the imports below are the kit's losses (a new
-family of losses goes in a module of its own here, imported below).
+A loss module registers its losses when it is imported, and the order of registration is the order
+in which the settings, the README's settings table and the "must be one of" errors list a branch's
+losses. That order is written down here, once: the loss modules imported in the line below, YOLOX's
+own losses first, then the others in the order they joined the kit. A new family of losses goes in
+a module of its own, added at the end of that line.
 
 Needs only torch: the patch series copies these modules into a YOLOX tree.
 """
 
+from . import bce, focal, iou, alpha_iou, wise_iou, mpdiou, shape_iou, nwd, slide, poly  # noqa: F401 (in this order)
+from .alpha_iou import AlphaIoULoss, alpha_iou_loss
 from .bce import BCE_BLUR_PARAMS, SMOOTHING, BCEBlurLoss, BCELoss, bce_blur_loss, bce_loss, smooth_targets
 from .declare import LOSSES, KitLoss, Param, losses_for, register
 from .focal import (FOCAL_PARAMS, QUALITY_FOCAL_PARAMS, VARIFOCAL_PARAMS, FocalLoss, QualityFocalLoss,
                     VarifocalLoss, focal_loss, quality_focal_loss, varifocal_loss)
 from .iou import (CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss, ciou_loss, diou_loss,
                   eiou_loss, giou_loss, iou_loss, siou_loss)
-# The newer losses, each registered in declare.LOSSES on import; imported in the order the settings
-# list them (registration order).
-from .alpha_iou import AlphaIoULoss, alpha_iou_loss  # isort: skip
-from .wise_iou import WIoULoss, WIoUv3Loss, wiou_loss, wiou_v3_loss  # isort: skip
-from .mpdiou import MPDIoULoss, mpdiou_loss  # isort: skip
-from .shape_iou import ShapeIoULoss, shape_iou_loss  # isort: skip
-from .nwd import NWDLoss, nwd_loss  # isort: skip
-from .slide import SlideEMALoss, SlideLoss, slide_loss  # isort: skip
-from .poly import Poly1FocalLoss, Poly1Loss, poly1_focal_loss, poly1_loss  # isort: skip
+from .mpdiou import MPDIoULoss, mpdiou_loss
+from .nwd import NWDLoss, nwd_loss
+from .poly import Poly1FocalLoss, Poly1Loss, poly1_focal_loss, poly1_loss
+from .shape_iou import ShapeIoULoss, shape_iou_loss
+from .slide import SlideEMALoss, SlideLoss, slide_loss
+from .wise_iou import WIoULoss, WIoUv3Loss, wiou_loss, wiou_v3_loss
 
 __all__ = [
     "focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss", "VarifocalLoss",

@@ -16,21 +16,29 @@ Needs only torch: the patch series copies this module into a YOLOX tree.
 from torch import nn
 
 from .declare import LOSSES
-from .settings import BRANCH_OPTIONS, BRANCHES, SETTINGS, option_setting, resolve_settings, yolox_settings
+from .settings import (BRANCH_OPTIONS, BRANCHES, CheckedSettings, all_settings, option_setting, resolve_settings,
+                       yolox_settings)
 
 __all__ = ["LossKit"]
 
 
 class LossKit(nn.Module):
     """The three branch losses for the given settings (see ``yolox_focal.losses.settings``); a setting
-    not given takes YOLOX's value. Bad settings raise one-line ``ValueError``s."""
+    not given takes YOLOX's value. ``LossKit(**settings)`` checks them with the gate
+    (``resolve_settings``: bad settings raise one-line ``ValueError``s); ``LossKit(checked)`` takes
+    what the gate has returned as it is."""
 
-    def __init__(self, **settings):
+    def __init__(self, checked=None, /, **settings):
         super().__init__()
-        self.settings = values = resolve_settings(settings)
+        if checked is None:
+            checked = resolve_settings(settings)
+        elif settings or not isinstance(checked, CheckedSettings):
+            raise TypeError("LossKit takes settings by keyword, or the CheckedSettings that resolve_settings returns")
+        self.settings = values = checked
+        declared = all_settings()
         for branch in BRANCHES:
             loss = values[f"{branch}_loss"]
-            params = {s.arg: values[s.name] for s in SETTINGS if s.branch == branch and s.loss == loss}
+            params = {s.arg: values[s.name] for s in declared if s.branch == branch and s.loss == loss}
             options = {o: values[option_setting(branch, o)] for o in BRANCH_OPTIONS[branch]}
             setattr(self, branch, LOSSES[loss](**params, **options))
         self.input_size = None

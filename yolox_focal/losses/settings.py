@@ -1,4 +1,5 @@
-"""Every loss-kit setting, derived from the declared losses (``declare.LOSSES``) by one rule.
+"""Every loss-kit setting, derived from the declared losses (``declare.LOSSES``) by one rule, and
+the gate that checks them.
 
 For each branch (``obj``, ``cls``, ``box``):
 
@@ -11,27 +12,34 @@ For each branch (``obj``, ``cls``, ``box``):
 ``focal_gamma`` and ``focal_alpha``, the names these settings had first, stay as aliases of
 ``obj_focal_gamma`` and ``obj_focal_alpha`` (``ALIASES``).
 
-The exp mixin's attributes, the parsing of command-line values, the checks, what the head's loss
-kit is given, the README's settings table (``settings_table()``) and the patch series' exp code all
-come from ``SETTINGS``, which follows the registry: a loss registered later (a plugin, a test) has
-its settings at once.
+The order (of ``all_settings()``, the README's table and the "must be one of" errors): branch by
+branch as above; within a branch, ``{branch}_loss``, the parameters of its losses in the order the
+losses were registered, then the branch's options. The registration order is the order in which
+``losses/__init__.py`` imports the loss modules, written down there.
 
-Two values per setting: ``default``, what this project's exps use (focal objectness, YOLOX's
-classification and box losses), and ``yolox``, the value that reproduces YOLOX exactly (what a
-patched YOLOX tree starts from).
+One set of defaults: YOLOX's (``Setting.yolox``, ``yolox_settings()``). With every setting at it,
+the kit computes YOLOX's own losses. This package's focal head and exps override ``obj_loss``
+(``yolox_focal.adapter.head.FOCAL_OVERRIDES``); that is not a default of the kit.
+
+One gate: :func:`resolve_settings` checks every setting, however it comes (an exp attribute, the
+command line, ``LossKit(**settings)``), the cross-field rules included, and returns a
+:class:`CheckedSettings`, which ``LossKit`` takes without checking it again. A value given as text
+(the command line) is parsed once, where it enters, with :func:`parse_setting`.
+
+The settings follow the registry: a loss registered later (a plugin, a test) has its settings at
+once. They are built on each call of ``all_settings()`` (about 0.1 ms): call it when a kit is built
+or an exp is set up, not per batch.
 """
 
 import difflib
-from collections.abc import Mapping, Sequence
 
 from .declare import BRANCH_OPTIONS, LOSSES, OPTIONS, Param, losses_for
 
-__all__ = ["Setting", "SETTINGS", "SETTINGS_BY_NAME", "BRANCHES", "ALIASES", "default_settings", "yolox_settings",
-           "check_settings", "resolve_settings", "parse_setting", "settings_table", "option_setting"]
+__all__ = ["Setting", "all_settings", "settings_by_name", "BRANCHES", "ALIASES", "yolox_settings", "CheckedSettings",
+           "resolve_settings", "parse_setting", "settings_table", "option_setting"]
 
 BRANCHES = {"obj": "objectness", "cls": "classification", "box": "box"}
 YOLOX_LOSSES = {"obj": "bce", "cls": "bce", "box": "iou"}  # YOLOX's own losses
-PROJECT_LOSSES = dict(YOLOX_LOSSES, obj="focal")  # this project's exps: focal objectness
 BRANCH_DOCS = {
     "obj": "objectness loss, over every anchor against the 0/1 foreground mask",
     "cls": "classification loss, over foreground anchors against one-hot x IoU targets",
@@ -47,21 +55,24 @@ def option_setting(branch, option):
 
 class Setting:
     """One setting: its name, branch, one-line doc and ``param`` (the declared :class:`Param` whose
-    range or choices it takes); ``default`` and ``yolox`` as the module docstring says.
+    range or choices and default it takes; the default is YOLOX's, ``yolox``).
 
     ``loss``/``arg``: for a loss parameter, the loss it belongs to and the argument it feeds;
     ``option``: for a branch option, which one.
     """
 
-    def __init__(self, name, branch, doc, param, default=None, yolox=None, loss=None, arg=None, option=None):
+    def __init__(self, name, branch, doc, param, loss=None, arg=None, option=None):
         self.name, self.branch, self.doc, self.param = name, branch, doc, param
-        self.default = param.default if default is None else default
-        self.yolox = param.default if yolox is None else yolox
         self.loss, self.arg, self.option = loss, arg, option
         self.aliases = tuple(a for a, n in ALIASES.items() if n == name)
 
     def __repr__(self):
-        return f"Setting({self.name!r}, default={self.default!r})"
+        return f"Setting({self.name!r}, yolox={self.yolox!r})"
+
+    @property
+    def yolox(self):
+        """The value that reproduces YOLOX's losses: the one default."""
+        return self.param.default
 
     @property
     def choices(self):
@@ -74,24 +85,17 @@ class Setting:
             return ", ".join(f"{c} (YOLOX's)" if is_loss and c == self.yolox else str(c) for c in self.choices)
         return self.param.describe().replace("None (", "`none` (")
 
-    def check(self, value, key=None):
-        """One-line ``ValueError`` naming ``key`` (the name it was given by; this name by default)."""
-        if self.choices is not None and value not in self.choices:  # the choices, then what was given
-            raise ValueError(f"{key or self.name} must be {self.param.describe()}; got {value!r}")
-        self.param.check(key or self.name, value)
-
     def parse(self, text, key=None):
         """A command-line string as this setting's value (non-strings are taken as they are)."""
         return self.param.parse(key or self.name, text)
 
 
-def _declared():
-    """The settings of the losses registered now, branch by branch."""
+def all_settings():
+    """Every setting of the losses registered now, in the order the module docstring gives."""
     settings = []
     for branch, what in BRANCHES.items():
         choices = losses_for(branch)
-        settings.append(Setting(f"{branch}_loss", branch, BRANCH_DOCS[branch], Param(YOLOX_LOSSES[branch], choices=choices),
-                                default=PROJECT_LOSSES[branch]))
+        settings.append(Setting(f"{branch}_loss", branch, BRANCH_DOCS[branch], Param(YOLOX_LOSSES[branch], choices=choices)))
         for loss in choices:
             for arg, param in LOSSES[loss].params.items():
                 settings.append(Setting(f"{branch}_{loss}_{arg}", branch, f"{loss}: {param.doc}", param, loss=loss,
@@ -102,67 +106,29 @@ def _declared():
     return tuple(settings)
 
 
-_current = {"losses": None}
-
-
-def _settings():
-    """(settings, {name or alias: setting}) for the registry as it is now; rebuilt when it changed."""
-    losses = tuple(LOSSES.values())
-    if _current["losses"] != losses:
-        settings = _declared()
-        by_name = {s.name: s for s in settings}
-        by_name.update({alias: by_name[name] for alias, name in ALIASES.items() if name in by_name})
-        _current.update(losses=losses, settings=settings, by_name=by_name)
-    return _current["settings"], _current["by_name"]
-
-
-class _Settings(Sequence):
-    """Every setting, in the order of the README's table (a live view of the registry)."""
-
-    def __getitem__(self, index):
-        return _settings()[0][index]
-
-    def __iter__(self):
-        return iter(_settings()[0])
-
-    def __len__(self):
-        return len(_settings()[0])
-
-    def __repr__(self):
-        return f"SETTINGS{_settings()[0]!r}"
-
-
-class _SettingsByName(Mapping):
-    """{name: setting} of every setting, aliases included (a live view of the registry)."""
-
-    def __getitem__(self, key):
-        return _settings()[1][key]
-
-    def __iter__(self):
-        return iter(_settings()[1])
-
-    def __len__(self):
-        return len(_settings()[1])
-
-
-SETTINGS = _Settings()
-SETTINGS_BY_NAME = _SettingsByName()
-
-
-def default_settings():
-    """This project's defaults: focal objectness; YOLOX's classification and box losses."""
-    return {s.name: s.default for s in SETTINGS}
+def settings_by_name():
+    """{name: setting} of every setting, its aliases included."""
+    by_name = {s.name: s for s in all_settings()}
+    by_name.update({alias: by_name[name] for alias, name in ALIASES.items() if name in by_name})
+    return by_name
 
 
 def yolox_settings():
-    """The values that reproduce YOLOX's own losses."""
-    return {s.name: s.yolox for s in SETTINGS}
+    """The values that reproduce YOLOX's own losses: every setting's default."""
+    return {s.name: s.yolox for s in all_settings()}
 
 
-def _canonical(values):
-    """``values`` by each setting's own name (aliases resolved), each value checked; one-line
-    ``ValueError`` for an unknown key, a bad value or a setting given twice."""
-    by_name = _settings()[1]
+class CheckedSettings(dict):
+    """Every setting by its own name, as :func:`resolve_settings` returned it: ``LossKit`` takes it as it
+    is, without checking it again. Not to be changed: give changed settings to the gate again."""
+
+
+def resolve_settings(values):
+    """The gate: every setting, ``values`` (by name or alias) over YOLOX's, checked, as
+    :class:`CheckedSettings`. A one-line ``ValueError`` for the first fault, naming the key as given:
+    an unknown key (with "did you mean"), a value outside its choices or range, a setting given
+    twice under two names, an option that does not fit the branch's chosen loss."""
+    by_name = settings_by_name()
     given = {}
     for key, value in values.items():
         if key not in by_name:
@@ -170,42 +136,38 @@ def _canonical(values):
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown loss setting {key!r}{hint}")
         setting = by_name[key]
-        setting.check(value, key)
+        if setting.choices is None:
+            setting.param.check(key, value)
+        elif value not in setting.choices:
+            raise ValueError(f"{key} must be {setting.param.describe()}; got {value!r}")
         if setting.name in given and given[setting.name][1] != value:
             other = given[setting.name][0]
             raise ValueError(f"{other} and {key} are one setting, given {given[setting.name][1]!r} and {value!r}; "
                              f"give one of them")
         given[setting.name] = (key, value)
-    return {name: value for name, (_, value) in given.items()}
-
-
-def resolve_settings(values, base=None):
-    """Every setting: ``values`` (aliases allowed) over ``base`` (default: YOLOX's values), checked,
-    each branch's options against its chosen loss too. One-line ``ValueError`` for the first fault."""
-    resolved = dict(yolox_settings() if base is None else base, **_canonical(values))
-    for branch in BRANCHES:
+    resolved = {s.name: given[s.name][1] if s.name in given else s.yolox for s in by_name.values()}
+    for branch in BRANCHES:  # the cross-field rules: each branch's options against its chosen loss
         options = {option: resolved[option_setting(branch, option)] for option in BRANCH_OPTIONS[branch]}
         LOSSES[resolved[f"{branch}_loss"]].check_options(options, lambda option: option_setting(branch, option))
-    return resolved
-
-
-def check_settings(values):
-    """Raise ``ValueError`` (one line) for the first unknown key or bad value in ``values``."""
-    resolve_settings(values)
+    return CheckedSettings(resolved)
 
 
 def parse_setting(name, text):
-    return SETTINGS_BY_NAME[name].parse(text, name)
+    """The command line's text for the setting ``name`` (or alias) as its value: the one parse."""
+    return settings_by_name()[name].parse(text, name)
 
 
 def _literal(value):
     return "`none`" if value is None else f"`{value}`"
 
 
-def settings_table():
-    """The README's settings table, in Markdown."""
-    rows = ["| key | branch | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
-    for s in SETTINGS:
+def settings_table(overrides=None):
+    """The README's settings table, in Markdown: YOLOX's value of each setting and, where
+    ``overrides`` ({setting: value}, the focal exps') changes it, that value too."""
+    overrides = overrides or {}
+    rows = ["| key | branch | YOLOX's | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
+    for s in all_settings():
         also = "".join(f" (also `{alias}`)" for alias in s.aliases)
-        rows.append(f"| `{s.name}` | {s.branch} | {_literal(s.default)} | {s.allowed()} | {s.doc}{also} |")
+        value = _literal(s.yolox) + (f"; focal exps: {_literal(overrides[s.name])}" if s.name in overrides else "")
+        rows.append(f"| `{s.name}` | {s.branch} | {value} | {s.allowed()} | {s.doc}{also} |")
     return "\n".join(rows) + "\n"

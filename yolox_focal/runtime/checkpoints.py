@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from ..flavour import Trainer
+from ..adapter.flavour import Trainer
 from . import interrupt
 from .loss_state import resume_loss_state, saving_loss_state
 

@@ -101,7 +101,7 @@ def start_tool(tool, description, splits):
     """
     from yolox.utils import configure_module
 
-    from .. import flavour
+    from ..adapter import flavour
 
     configure_module()  # as YOLOX's tools start: cv2 single-threaded in data workers, file limit
     parser = flavour.make_parser(tool)
@@ -136,7 +136,7 @@ def start_tool(tool, description, splits):
 def run_yolox_entry(tool, args, argv=None):
     """Hand the command line (less --device) to the installed YOLOX's own ``tool`` entry point,
     which does everything its own command does before and after ``launch``."""
-    from .. import flavour
+    from ..adapter import flavour
 
     flavour.run_entry(tool, entry_argv(sys.argv[1:] if argv is None else argv, args))
 
@@ -176,7 +176,7 @@ def load_exp(exp_file, exp_name, opts):
         except Exception as error:  # any failure inside the user's file
             raise UsageError(f"cannot load exp file {exp_file}: {type(error).__name__}: {error}") from None
     elif exp_name:
-        from ..flavour import named_exp
+        from ..adapter.flavour import named_exp
 
         exp = named_exp(exp_name)
         if exp is None:
@@ -193,7 +193,7 @@ def load_exp(exp_file, exp_name, opts):
 def load_config(config, opts):
     """pixeltable-yolox's config: a built-in name (yolox_s) or ``module:Class``, imported with the
     current directory on the path and showing the real import error; ``-D key=value`` merged in."""
-    from ..flavour import ExpBase, named_exp
+    from ..adapter.flavour import ExpBase, named_exp
 
     if not config:
         raise UsageError("give a config with -c NAME or -c module:Class (pixeltable-yolox)")

@@ -36,7 +36,7 @@ from .data_check import unreadable_image_in
 from .distributed import all_reduce_norm, broadcast_size, merge_gathered
 from .errors import DataError, FixableError
 from .loss_state import resume_loss_state, saving_loss_state
-from ..flavour import COCOEvaluator, Trainer, VOCEvaluator
+from ..adapter.flavour import COCOEvaluator, Trainer, VOCEvaluator
 
 __all__ = ["CPUTrainer", "CPUCOCOEvaluator", "CPUVOCEvaluator", "to_cpu_evaluator", "parse_coco_summary",
            "quiet_cpu_run"]

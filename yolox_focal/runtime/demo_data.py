@@ -25,10 +25,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..adapter.demo_exp import CLASSES  # the demo exp's classes, which the data is drawn with
+
 __all__ = ["CLASSES", "make_demo_data", "make_demo_voc_data", "write_voc_annotation", "demo_data_ready", "SPLITS",
            "VOC_SETS"]
 
-CLASSES = ("disc", "square", "triangle", "cross")
 SPLITS = {"train": "train2017", "val": "val2017"}
 VOC_SETS = {"train": ("2007", "trainval"), "val": ("2007", "test")}  # (year, image set), as PASCAL VOC 2007
 PALETTE = np.array([(230, 60, 50), (60, 200, 80), (50, 90, 230), (230, 210, 40), (210, 70, 220),

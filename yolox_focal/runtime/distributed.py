@@ -118,7 +118,7 @@ def launch(main_func, args, main_args):
     A process that fails ends the run: one that reported its own error (exit status 2) is left to
     have said it; one that died otherwise (killed, out of memory) is named here in one line.
     """
-    from .. import flavour
+    from ..adapter import flavour
 
     yolox_launch = flavour.launch
     launch_module = sys.modules[yolox_launch.__module__]

@@ -17,7 +17,7 @@ import sys
 import torch
 from loguru import logger
 
-from ..flavour import Trainer
+from ..adapter.flavour import Trainer
 
 __all__ = ["KEY", "loss_kit_of", "put_loss_state", "restore_loss_state", "saving_loss_state",
            "resume_loss_state"]

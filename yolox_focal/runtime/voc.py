@@ -20,7 +20,7 @@ from yolox.data.datasets.voc import AnnotationTransform
 from yolox.data.datasets.voc_classes import VOC_CLASSES
 from yolox.evaluators.voc_eval import voc_eval
 
-from ..flavour import ExpBase, VOCDetection
+from ..adapter.flavour import ExpBase, VOCDetection
 from .voc_files import complete_for_eval, image_files
 
 __all__ = ["NamedVOCDetection", "VOCExpMixin", "numpy_bool_alias", "IOU_THRESHOLDS"]
@@ -193,7 +193,7 @@ class VOCExpMixin:
                                            num_workers=self.data_num_workers, pin_memory=True)
 
     def get_evaluator(self, batch_size, is_distributed, testdev=False, legacy=False):
-        from ..flavour import VOCEvaluator
+        from ..adapter.flavour import VOCEvaluator
 
         return VOCEvaluator(dataloader=self.get_eval_loader(batch_size, is_distributed, testdev=testdev, legacy=legacy),
                             img_size=self.test_size, confthre=self.test_conf, nmsthre=self.nmsthre,

@@ -11,7 +11,7 @@ Three YOLOXes install as the ``yolox`` package:
 The flavour is told by what the package has (all three may report the same version), read from
 its files so that asking costs no torch import. The names are imported only when first used::
 
-    from yolox_focal.flavour import HeadBase, Trainer, COCOEvaluator
+    from yolox_focal.adapter.flavour import HeadBase, Trainer, COCOEvaluator
 """
 
 import importlib

@@ -4,14 +4,14 @@ YOLOX) and the pixeltable-yolox demo configs (yolox_focal.pixeltable_configs).""
 
 import os
 
-from .runtime.demo_data import CLASSES
+__all__ = ["apply_demo_settings", "CHECKOUT_DATASETS", "CLASSES"]
 
-__all__ = ["apply_demo_settings", "CHECKOUT_DATASETS"]
-
+CLASSES = ("disc", "square", "triangle", "cross")  # the shapes tools/make_demo_data.py draws
 # datasets/ of the checkout this package runs from (an editable install): where the pixeltable
 # configs, which live in the package, look for the demo data. The exps in exps/demo/ find it from
 # their own location instead.
-CHECKOUT_DATASETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets")
+CHECKOUT_DATASETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                 "datasets")
 
 
 def apply_demo_settings(exp, datasets):

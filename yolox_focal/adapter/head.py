@@ -18,11 +18,14 @@ import inspect
 
 from torch import nn
 
+from ..losses.kit import LossKit
 from .flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable-yolox's YoloxHead
-from .losses.kit import LossKit
-from .losses.settings import default_settings, resolve_settings
 
-__all__ = ["FocalYOLOXHead", "UnsupportedYOLOXError"]
+__all__ = ["FocalYOLOXHead", "UnsupportedYOLOXError", "FOCAL_OVERRIDES"]
+
+# What this package's focal head and exps change from YOLOX's losses (every other setting keeps
+# YOLOX's value, the kit's one default): objectness by focal loss.
+FOCAL_OVERRIDES = {"obj_loss": "focal"}
 
 
 class UnsupportedYOLOXError(RuntimeError):
@@ -88,29 +91,32 @@ class FocalYOLOXHead(YOLOXHead):
 
     Takes ``YOLOXHead``'s arguments plus any loss setting by keyword (``obj_loss="focal"``,
     ``obj_focal_gamma=1.5``, ``cls_loss="varifocal"``, ``box_loss="ciou"``, ...: see
-    ``yolox_focal.losses.settings``); settings not given take this project's defaults (focal objectness,
-    YOLOX's classification and box losses). Parameters, buffers, inference and export are
-    ``YOLOXHead``'s, so checkpoints move freely between the two; a loss that keeps state keeps it
-    outside the state dict (``self.loss_kit.loss_state()``, which the trainers save beside it).
+    ``yolox_focal.losses.settings``); a setting not given takes ``FOCAL_OVERRIDES``'s value (focal
+    objectness) or else YOLOX's. Parameters, buffers, inference and export are ``YOLOXHead``'s, so
+    checkpoints move freely between the two; a loss that keeps state keeps it outside the state
+    dict (``self.loss_kit.loss_state()``, which the trainers save beside it).
     """
 
     def __init__(self, num_classes, width=1.0, strides=(8, 16, 32), in_channels=(256, 512, 1024),
                  act="silu", depthwise=False, **loss_settings):
-        kit = LossKit(**resolve_settings(loss_settings, default_settings()))  # bad settings fail before building
+        kit = LossKit(**dict(FOCAL_OVERRIDES, **loss_settings))  # bad settings fail before building
         super().__init__(num_classes, width, list(strides), list(in_channels), act, depthwise)
         self.set_loss_kit(kit)
 
     @classmethod
-    def convert(cls, head, **loss_settings):
+    def convert(cls, head, kit=None, **loss_settings):
         """Give a built ``YOLOXHead`` a loss kit in place, keeping its weights and its own code.
 
         A plain ``YOLOXHead`` becomes a ``FocalYOLOXHead``; a subclass of it (a user's own head)
-        becomes a subclass of both, so its overrides still run. Settings not given take this
-        project's defaults. Returns the head.
+        becomes a subclass of both, so its overrides still run. The kit is ``kit`` (a
+        :class:`LossKit`) or one built as ``FocalYOLOXHead`` builds it from ``loss_settings``.
+        Returns the head.
         """
         if not isinstance(head, YOLOXHead):
             raise TypeError(f"FocalYOLOXHead.convert needs a yolox YOLOXHead, got {type(head).__name__}")
-        kit = LossKit(**resolve_settings(loss_settings, default_settings()))
+        if kit is not None and loss_settings:
+            raise TypeError("FocalYOLOXHead.convert takes a kit or loss settings, not both")
+        kit = LossKit(**dict(FOCAL_OVERRIDES, **loss_settings)) if kit is None else kit
         head.__class__ = _with_loss_kit(cls, type(head))
         head.set_loss_kit(kit)
         return head

@@ -18,9 +18,10 @@ import ast
 import difflib
 import math
 
+from ..losses.settings import ALIASES
+from .exp_hook import add_loss_settings, loss_kit, loss_settings, merge_loss_settings
 from .flavour import ExpBase  # Megvii's Exp or pixeltable-yolox's YoloxConfig
-from .head import FocalYOLOXHead
-from .losses.settings import ALIASES, SETTINGS, SETTINGS_BY_NAME, check_settings
+from .head import FOCAL_OVERRIDES, FocalYOLOXHead
 
 __all__ = ["FocalExpMixin", "FocalExp", "parse_exp_value"]
 
@@ -64,27 +65,28 @@ def _is_number(value):
 
 class FocalExpMixin:
     """Adds every loss setting (``obj_loss``, ``focal_gamma``, ``cls_loss``, ``box_loss``, ...) to a
-    YOLOX exp, with this project's defaults, and builds the model's head with them."""
+    YOLOX exp, at YOLOX's values but for ``FOCAL_OVERRIDES`` (focal objectness), and builds the
+    model's head with them. The settings' work is ``exp_hook``'s, which a patched YOLOX tree's
+    ``Exp`` calls too."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for setting in SETTINGS:
-            setattr(self, setting.name, setting.default)
+        add_loss_settings(self, FOCAL_OVERRIDES)
 
     def loss_settings(self):
         """{setting: value} of every loss setting, as this exp has them now."""
-        return {s.name: getattr(self, s.name) for s in SETTINGS}
+        return loss_settings(self)
 
     def get_model(self, *args, **kwargs):
-        check_settings(self.loss_settings())  # fail before building anything
+        kit = loss_kit(self)  # a bad setting fails before anything is built
         model = super().get_model(*args, **kwargs)
-        FocalYOLOXHead.convert(model.head, **self.loss_settings())
+        FocalYOLOXHead.convert(model.head, kit)
         return model
 
     def get_trainer(self, args):
         """YOLOX's trainer (the GPU route), its checkpoints written whole (a temporary file renamed
         into place): a run stopped mid-write keeps its last good checkpoint."""
-        from .runtime.checkpoints import WholeCheckpointTrainer
+        from ..runtime.checkpoints import WholeCheckpointTrainer
 
         return WholeCheckpointTrainer(self, args)
 
@@ -92,41 +94,20 @@ class FocalExpMixin:
         """YOLOX's ``key value`` command-line options, but a key the exp lacks is an error."""
         if len(cfg_list) % 2:
             raise ValueError(f"exp options come in 'key value' pairs, got {list(cfg_list)}")
-        for key, value in zip(cfg_list[0::2], cfg_list[1::2]):
+        rest = merge_loss_settings(self, cfg_list)
+        for key, value in zip(rest[0::2], rest[1::2]):
             if not hasattr(self, key) or callable(getattr(self, key)):
                 known = [k for k, v in vars(self).items() if not k.startswith("_")] + list(ALIASES)
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "see the exp file for its keys"
                 raise ValueError(f"unknown exp option {key!r}: {hint}")
-            if key in SETTINGS_BY_NAME:
-                setting = SETTINGS_BY_NAME[key]
-                value = setting.parse(value, key)
-                setting.check(value, key)  # named as given, before the other keys are read
-                setattr(self, key, value)
-            else:
-                setattr(self, key, parse_exp_value(key, getattr(self, key), value))
-        check_settings(self.loss_settings())
+            setattr(self, key, parse_exp_value(key, getattr(self, key), value))
 
     def update(self, opts):
-        """pixeltable-yolox's ``-D key=value`` options ({key: text}): the loss settings are parsed
-        and checked as declared, the rest is the config's own ``update``."""
-        own = {k: SETTINGS_BY_NAME[k].parse(v, k) for k, v in opts.items() if k in SETTINGS_BY_NAME}
-        for key, value in own.items():
-            SETTINGS_BY_NAME[key].check(value, key)
-        super().update({k: v for k, v in opts.items() if k not in SETTINGS_BY_NAME})
-        for key, value in own.items():
-            setattr(self, key, value)
-        check_settings(self.loss_settings())
-
-
-def _alias(name):
-    """A property that reads and writes the setting ``name`` under another key."""
-    return property(lambda self: getattr(self, name), lambda self, value: setattr(self, name, value),
-                    doc=f"alias of {name}")
-
-
-for _key, _name in ALIASES.items():
-    setattr(FocalExpMixin, _key, _alias(_name))
+        """pixeltable-yolox's ``-D key=value`` options ({key: text}): the loss settings as ``merge``
+        takes them, the rest by the config's own ``update``."""
+        rest = merge_loss_settings(self, [part for item in opts.items() for part in item])
+        super().update(dict(zip(rest[0::2], rest[1::2])))
 
 
 class FocalExp(FocalExpMixin, ExpBase):

@@ -22,7 +22,7 @@ import torch
 from cli_helpers import TINY
 from helpers import REPO
 from run_helpers import Run
-from yolox_focal.runtime.checkpoints import SLOW_WRITE_ENV
+from yolox_focal.runtime.checkpoint_files import SLOW_WRITE_ENV
 from yolox_focal.runtime.demo_data import make_demo_voc_data
 
 EXP = REPO / "exps" / "demo" / "demo_voc.py"

@@ -22,9 +22,10 @@ from loguru import logger  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from yolox_focal.runtime.ap_report import format_ap  # noqa: E402
-from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint,  # noqa: E402
-                                     main_guard, run_yolox_entry, start_tool)
+from yolox_focal.runtime.checkpoint_files import allow_numpy_scalars_in_checkpoints, load_checkpoint  # noqa: E402
+from yolox_focal.runtime.cli import main_guard, run_yolox_entry, start_tool  # noqa: E402
 from yolox_focal.runtime.distributed import launch, world_size  # noqa: E402
+from yolox_focal.runtime.errors import UsageError  # noqa: E402
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
@@ -50,7 +51,8 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
     evaluation, which rank 0 scores and reports."""
     from yolox.utils import fuse_model, get_rank, get_world_size, setup_logger
 
-    from yolox_focal.runtime.cpu import parse_coco_summary, to_cpu_evaluator
+    from yolox_focal.runtime.ap_report import parse_coco_summary
+    from yolox_focal.runtime.cpu_evaluators import to_cpu_evaluator
 
     if args.seed is not None:
         random.seed(args.seed)

@@ -25,9 +25,10 @@ from loguru import logger  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from yolox_focal.runtime.ap_report import format_ap  # noqa: E402
-from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint,  # noqa: E402
-                                     main_guard, run_yolox_entry, start_tool)
+from yolox_focal.runtime.checkpoint_files import allow_numpy_scalars_in_checkpoints, load_checkpoint  # noqa: E402
+from yolox_focal.runtime.cli import main_guard, run_yolox_entry, start_tool  # noqa: E402
 from yolox_focal.runtime.distributed import launch, world_size  # noqa: E402
+from yolox_focal.runtime.errors import UsageError  # noqa: E402
 from yolox_focal.runtime.loss_state import check_loss_state_fits  # noqa: E402
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
@@ -52,7 +53,7 @@ def check_resume(exp, args):
 
 def train_on_cpu(exp, args):
     """Train in this process: the whole run, or one process of a distributed one (rank 0 reports)."""
-    from yolox_focal.runtime.cpu import CPUTrainer
+    from yolox_focal.runtime.cpu_trainer import CPUTrainer
 
     if exp.seed is not None:
         random.seed(exp.seed)

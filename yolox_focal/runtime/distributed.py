@@ -12,9 +12,9 @@ shared machines needs: a share of the cores per process, a rendezvous that fails
 a stop when the launcher is gone. Swapping the worker rather than copying ``launch`` keeps every
 decision ``launch`` makes YOLOX's, in whichever YOLOX is installed.
 
-The rest of the CUDA ties are in the CPU trainer and evaluators (``yolox_focal.runtime.cpu``):
-DDP without ``device_ids``, the size of ``random_resize`` broadcast over gloo,
-:func:`all_reduce_norm` on CPU tensors, and detections gathered to rank 0.
+The rest of the CUDA ties are in the CPU trainer and evaluators (``cpu_trainer``, ``cpu_evaluators``):
+DDP without ``device_ids``, the size of ``random_resize`` broadcast over gloo, :func:`all_reduce_norm`
+on CPU tensors, and detections gathered to rank 0.
 
 Faults end in one line instead of a hang: a process that dies makes torch's join (inside YOLOX's
 ``launch``) stop the others, and :func:`launch` names it; a process that loses its connection to
@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 import torch
 import torch.distributed as dist
 
-from .errors import FixableError
+from .errors import FixableError, print_errors
 from .fit_settings import usable_cores
 
 __all__ = ["DIST_TIMEOUT", "LOST_CONTACT", "world_size", "check_launch", "launch", "all_reduce_norm",
@@ -165,8 +165,6 @@ def _cpu_worker(local_rank, main_func, world_size, processes_per_machine, machin
     """YOLOX's ``_distributed_worker`` (same arguments) on the CPU: join the process group, make the
     per-machine groups YOLOX's ``get_local_rank`` reads, wait for all, then run ``main_func``."""
     from yolox.utils import dist as comm
-
-    from .cli import print_errors
 
     rank = machine_rank * processes_per_machine + local_rank
     _stop_without_launcher(rank)

@@ -1,204 +1,38 @@
-"""YOLOX training and COCO / VOC evaluation on the CPU, in one process or several.
+"""YOLOX training on the CPU, in one process or several.
 
-YOLOX's ``Trainer``, ``COCOEvaluator`` and ``VOCEvaluator`` assume CUDA (``torch.cuda.set_device``, a CUDA-stream
-prefetcher, ``torch.cuda.FloatTensor`` inputs, a CUDA tensor in ``Exp.random_resize``, DDP with
-``device_ids``, ``all_reduce_norm`` through CUDA). These subclasses replace only those steps; the data
-pipeline and its sharding, loss, LR schedule, EMA, checkpoint format, ``train_log.txt``, tensorboard
-events, pycocotools and YOLOX's VOC scoring stay YOLOX's own. Each epoch also appends a line to
-``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP.
+YOLOX's ``Trainer`` assumes CUDA (``torch.cuda.set_device``, a CUDA-stream prefetcher, a CUDA
+tensor in ``Exp.random_resize``, DDP with ``device_ids``, ``all_reduce_norm`` through CUDA).
+``CPUTrainer`` replaces only those steps; the data pipeline and its sharding, loss, LR schedule,
+EMA, ``train_log.txt`` and tensorboard events stay YOLOX's own, and its checkpoints are the GPU
+route's (``checkpoints.WholeCheckpointTrainer``: written whole, with the loss state). Each epoch
+also appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP.
 
 Started by ``yolox_focal.runtime.distributed.launch`` in several processes (gloo), each trains on
 its shard with DDP averaging the gradients, evaluates its shard of the validation set, and rank 0
 scores the whole set and alone writes checkpoints and logs, as YOLOX does on GPUs.
 """
 
-import contextlib
-import io
 import json
 import math
 import os
 import random
-import re
-import time
-import warnings
 
 import numpy as np
 import torch
 from loguru import logger
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
-from yolox.utils import ModelEMA, get_model_info, get_rank, get_world_size, postprocess
+from yolox.utils import ModelEMA, get_model_info, get_world_size
 
 from . import interrupt
-from .ap_report import SUMMARY_KEYS, coco_per_class, parse_coco_summary, per_class_table, readable_summary
-from .checkpoints import whole_checkpoints
+from .ap_report import SUMMARY_KEYS, parse_coco_summary
+from .checkpoints import WholeCheckpointTrainer
+from .cpu_evaluators import to_cpu_evaluator
+from .cpu_noise import quiet_cpu_run
 from .data_check import unreadable_image_in
-from .distributed import all_reduce_norm, broadcast_size, merge_gathered
+from .distributed import all_reduce_norm, broadcast_size
 from .errors import DataError, FixableError
-from .loss_state import resume_loss_state, saving_loss_state
-from ..flavour import COCOEvaluator, Trainer, VOCEvaluator
 
-__all__ = ["CPUTrainer", "CPUCOCOEvaluator", "CPUVOCEvaluator", "to_cpu_evaluator", "parse_coco_summary",
-           "quiet_cpu_run"]
-
-
-def _infer(evaluator, model, convert):
-    """Run the evaluator's data through the model on the CPU; ``convert(outputs, info_imgs, ids)``
-    turns each batch's detections into the evaluator's format. Returns the converted batches and
-    YOLOX's timing statistics."""
-    model = model.float().eval()
-    batches = []
-    inference_time = nms_time = 0.0
-    shown = tqdm(evaluator.dataloader, desc="evaluating", unit="batch", disable=get_rank() != 0)
-    for imgs, _, info_imgs, ids in shown:
-        with torch.no_grad():
-            start = time.perf_counter()
-            outputs = model(imgs.float())
-            inferred = time.perf_counter()
-            outputs = postprocess(outputs, evaluator.num_classes, evaluator.confthre, evaluator.nmsthre)
-            nms_time += time.perf_counter() - inferred
-            inference_time += inferred - start
-        batches.append(convert(outputs, info_imgs, ids))
-    return batches, torch.tensor([inference_time, nms_time, len(evaluator.dataloader)])
-
-
-# What YOLOX prints on every CPU run that says nothing about it: its torch.cuda.amp calls (disabled
-# on the CPU) are deprecated, its data loaders ask for pinned memory, and its log line reports the
-# GPU memory as 0Mb.
-_CPU_NOISE = (
-    (FutureWarning, r"`torch\.cuda\.amp\.(autocast|GradScaler)\(args\.\.\.\)` is deprecated"),
-    (UserWarning, r"'pin_memory' argument is set as true but no accelerator is found"),
-    # distributed runs: torch 2.14 renamed DDP's broadcast_buffers, whose False (buffers kept per
-    # process, as YOLOX asks) it still honours
-    (FutureWarning, r"`broadcast_buffers` is deprecated"),
-)
-_GPU_MEMORY = re.compile(r"(gpu )?mem: 0Mb, ")
-
-
-def _drop_gpu_memory(record):
-    if record["message"].startswith("epoch: "):
-        record["message"] = _GPU_MEMORY.sub("", record["message"], count=1)
-
-
-def quiet_cpu_run():
-    """Silence, for these messages only, what YOLOX's CUDA-minded code prints on a CPU run."""
-    for category, message in _CPU_NOISE:
-        warnings.filterwarnings("ignore", message=message, category=category)
-    logger.configure(patcher=_drop_gpu_memory)
-
-
-class CPUCOCOEvaluator(COCOEvaluator):
-    """``COCOEvaluator`` whose inference loop runs on the CPU; scoring is pycocotools', reported
-    as fractions with a per-class table ("-" where there is nothing to score)."""
-
-    @classmethod
-    def convert(cls, evaluator):
-        if not isinstance(evaluator, COCOEvaluator):
-            raise TypeError(f"expected a yolox COCOEvaluator, got {type(evaluator).__name__}")
-        evaluator.__class__ = cls
-        quiet_cpu_run()
-        return evaluator
-
-    def evaluate(self, model, distributed=False, half=False, *args, return_outputs=False, **kwargs):
-        """YOLOX's ``(ap50_95, ap50, summary)``; with ``return_outputs`` (YOLOX main's trainer asks
-        for it) also the per-image detections, as main's evaluator returns them.
-
-        ``distributed``: every process infers its shard and rank 0 scores them all, each image once;
-        the other ranks return YOLOX's ``(0, 0, None)``."""
-        def convert(outputs, info_imgs, ids):
-            if return_outputs:  # YOLOX main's keyword; the PyPI release's method has none
-                detections, image_wise = self.convert_to_coco_format(outputs, info_imgs, ids, return_outputs=True)
-            else:
-                detections, image_wise = self.convert_to_coco_format(outputs, info_imgs, ids), {}
-            by_image = {int(i): [] for i in ids}
-            for detection in detections:
-                by_image[int(detection["image_id"])].append(detection)
-            return by_image, image_wise
-
-        batches, statistics = _infer(self, model, convert)
-        by_image = {k: v for detections, _ in batches for k, v in detections.items()}
-        per_image = {k: v for _, image_wise in batches for k, v in image_wise.items()}
-        if distributed:
-            by_image, per_image, statistics = _gather_to_rank0(by_image, per_image, statistics)
-        self.last_results = None
-        if get_rank() == 0:
-            self.last_results = self.evaluate_prediction([d for ds in by_image.values() for d in ds], statistics)
-        results = self.last_results or (0, 0, None)
-        return (results, per_image) if return_outputs else results
-
-    def evaluate_prediction(self, data_list, statistics):
-        """pycocotools' COCOeval on the detections: ``(ap50_95, ap50, summary)`` where the summary
-        holds YOLOX's timing line, pycocotools' table and AP per class."""
-        from pycocotools.cocoeval import COCOeval
-
-        inference, nms, batches = statistics.tolist()
-        images = max(batches * self.dataloader.batch_size, 1)
-        info = (f"Average forward time: {1000 * inference / images:.2f} ms, Average NMS time: "
-                f"{1000 * nms / images:.2f} ms, Average inference time: {1000 * (inference + nms) / images:.2f} ms\n")
-        if not data_list:
-            return 0.0, 0.0, info + "no detections above the confidence threshold: AP 0\n"
-        coco_gt = self.dataloader.dataset.coco
-        evaluation = COCOeval(coco_gt, coco_gt.loadRes(data_list), "bbox")
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            evaluation.evaluate()
-            evaluation.accumulate()
-            evaluation.summarize()
-        summary = readable_summary(printed.getvalue()[printed.getvalue().index(" Average Precision"):])
-        names = [coco_gt.cats[k]["name"] for k in evaluation.params.catIds]
-        info += summary + "per class AP:\n" + per_class_table(coco_per_class(evaluation, names)) + "\n"
-        ap50_95, ap50 = (max(float(v), 0.0) for v in evaluation.stats[:2])
-        return ap50_95, ap50, info
-
-
-class CPUVOCEvaluator(VOCEvaluator):
-    """YOLOX's ``VOCEvaluator`` with its inference loop on the CPU; scoring is YOLOX's ``voc_eval``
-    through ``NamedVOCDetection``, whose per-class AP the summary lists."""
-
-    @classmethod
-    def convert(cls, evaluator):
-        if not isinstance(evaluator, VOCEvaluator):
-            raise TypeError(f"expected a yolox VOCEvaluator, got {type(evaluator).__name__}")
-        evaluator.__class__ = cls
-        return evaluator
-
-    def evaluate(self, model, distributed=False, half=False, *args, return_outputs=False, **kwargs):
-        """YOLOX's ``(ap50_95, ap50, summary)``; with ``return_outputs`` (the trainers of YOLOX main
-        and pixeltable-yolox ask for it) also the per-image detections."""
-        batches, statistics = _infer(self, model, self.convert_to_voc_format)
-        predictions = {k: v for batch in batches for k, v in batch.items()}
-        if distributed:
-            predictions, _, statistics = _gather_to_rank0(predictions, {}, statistics)
-        self.last_results = None
-        if get_rank() != 0:
-            return 0, 0, None
-        ap50_95, ap50, info = self.evaluate_prediction(predictions, statistics)
-        per_class = getattr(self.dataloader.dataset, "last_per_class", None)
-        summary = (info or "") + f"VOC AP50:95 {ap50_95:.4f}, AP50 {ap50:.4f}\n"
-        if per_class:
-            summary += "per class AP:\n" + per_class_table(per_class) + "\n"
-        self.last_results = (float(ap50_95), float(ap50), summary)
-        return (self.last_results, predictions) if return_outputs else self.last_results
-
-
-def _gather_to_rank0(by_image, per_image, statistics):
-    """Each process's detections (keyed by image) and timings, merged on rank 0 (the others get
-    empty dicts), each image kept once. What YOLOX's evaluators do with ``yolox.utils.gather``,
-    here with torch's ``gather_object``, which pickles without YOLOX's deprecated ByteStorage."""
-    torch.distributed.reduce(statistics, dst=0)
-    parts = [None] * get_world_size() if get_rank() == 0 else None
-    torch.distributed.gather_object((by_image, per_image), parts, dst=0)
-    if get_rank() != 0:
-        return {}, {}, statistics
-    return merge_gathered(p[0] for p in parts), merge_gathered(p[1] for p in parts), statistics
-
-
-def to_cpu_evaluator(evaluator):
-    """The CPU version of a YOLOX COCO or VOC evaluator (changed in place)."""
-    for cpu_class in (CPUCOCOEvaluator, CPUVOCEvaluator):
-        if isinstance(evaluator, cpu_class.__mro__[1]):
-            return cpu_class.convert(evaluator)
-    raise TypeError(f"no CPU evaluation for {type(evaluator).__name__}; use a COCO or VOC evaluator")
+__all__ = ["CPUTrainer"]
 
 
 class _Prefetcher:
@@ -249,8 +83,9 @@ class _DDP(DistributedDataParallel):
         return self.module.state_dict(*args, **kwargs)
 
 
-class CPUTrainer(Trainer):
-    """YOLOX's ``Trainer`` on the CPU, in float32, in one process or in each of a distributed run's."""
+class CPUTrainer(WholeCheckpointTrainer):
+    """YOLOX's ``Trainer`` on the CPU, in float32, in one process or in each of a distributed run's;
+    its checkpoints are ``WholeCheckpointTrainer``'s."""
 
     def __init__(self, exp, args):
         if args.logger != "tensorboard":  # checked here, before Trainer opens its log files
@@ -264,7 +99,10 @@ class CPUTrainer(Trainer):
         self._loss_sums, self._loss_count = {}, 0
 
     def before_train(self):
-        # As Trainer.before_train, minus torch.cuda.set_device and the CUDA prefetcher, with DDP on the CPU.
+        # YOLOX 0.3.0's Trainer.before_train (yolox/core/trainer.py) without its CUDA lines: no
+        # torch.cuda.set_device or occupy_mem, CPU batches instead of the CUDA-stream DataPrefetcher,
+        # DDP without device_ids, the evaluator on the CPU, tensorboard only (-l checked in __init__).
+        # Added: seeded data-loader workers, metrics.jsonl and the watch on the backbone's features.
         logger.info("args: {}".format(self.args))
         logger.info("exp value:\n{}".format(self.exp))
         model = self.exp.get_model()
@@ -272,22 +110,15 @@ class CPUTrainer(Trainer):
         model.to(self.device)
         self.optimizer = self.exp.get_optimizer(self.args.batch_size)
         model = self.resume_train(model)
-        if self.rank == 0:
-            self._start_metrics()
         self.no_aug = self.start_epoch >= self.max_epoch - self.exp.no_aug_epochs
         self.train_loader = self.exp.get_data_loader(  # YOLOX's InfiniteSampler shards by rank
-            batch_size=self.args.batch_size,
-            is_distributed=self.is_distributed,
-            no_aug=self.no_aug,
-            cache_img=self.args.cache,
-        )
+            batch_size=self.args.batch_size, is_distributed=self.is_distributed, no_aug=self.no_aug,
+            cache_img=self.args.cache)
         if self.exp.seed is not None:
             self.train_loader.worker_init_fn = _seed_worker
         self.prefetcher = _Prefetcher(self.train_loader)
         self.max_iter = len(self.train_loader)
-        self.lr_scheduler = self.exp.get_lr_scheduler(
-            self.exp.basic_lr_per_img * self.args.batch_size, self.max_iter
-        )
+        self.lr_scheduler = self.exp.get_lr_scheduler(self.exp.basic_lr_per_img * self.args.batch_size, self.max_iter)
         self.model = model
         self._watch_features()
         if self.is_distributed:  # gradients averaged over gloo; buffers kept per process, as YOLOX does
@@ -296,12 +127,12 @@ class CPUTrainer(Trainer):
             self.ema_model = ModelEMA(self.model, 0.9998)
             self.ema_model.updates = self.max_iter * self.start_epoch
         self.evaluator = to_cpu_evaluator(
-            self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=self.is_distributed)
-        )
+            self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=self.is_distributed))
         if self.rank == 0:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
+            self._start_metrics()
         processes = f", {get_world_size()} processes" if self.is_distributed else ""
         logger.info(f"Training start on the CPU ({torch.get_num_threads()} threads{processes})...")
 
@@ -351,15 +182,7 @@ class CPUTrainer(Trainer):
         self.best_ap = float(self.best_ap)
         if kwargs.get("ap") is not None:
             kwargs["ap"] = float(kwargs["ap"])
-        # never a half-written latest_ckpt.pth or best_ckpt.pth; the loss kit's state beside the weights
-        # (entered second: the whole-file writer wraps the state-adding save)
-        with whole_checkpoints(), saving_loss_state(self.model):
-            super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
-
-    def resume_train(self, model):
-        model = super().resume_train(model)
-        resume_loss_state(self, model)
-        return model
+        super().save_ckpt(ckpt_name, update_best_ckpt, **kwargs)
 
     def evaluate_and_save_model(self):
         interrupt.set_phase(f"the evaluation after epoch {self.epoch + 1}")
@@ -409,7 +232,7 @@ class CPUTrainer(Trainer):
         super().after_iter()
 
     def after_epoch(self):
-        # YOLOX's after_epoch, with all_reduce_norm on the CPU. The EMA model's norm statistics are
+        # YOLOX 0.3.0's Trainer.after_epoch, with all_reduce_norm on the CPU. The EMA model's norm statistics are
         # averaged too: it is the model evaluated (each process its shard) and saved (rank 0's).
         self.evaluator.last_results = None
         self.save_ckpt(ckpt_name="latest")

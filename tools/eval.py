@@ -10,10 +10,11 @@ evaluates in N processes (each its shard of the validation set; rank 0 scores th
     python tools/eval.py -f exps/demo/demo_focal.py -c YOLOX_outputs/demo_focal/best_ckpt.pth -d 2 -b 8 --device cpu
 """
 
-from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C stops with one line
+from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C or SIGTERM stops with one line
 
 interrupt.install()
 
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 
@@ -89,11 +90,13 @@ def main():
         if not (args.speed or args.trt):
             load_checkpoint(checkpoint, exp.get_model())  # fail here, not after the GPUs start
         interrupt.set_phase(f"the evaluation of {checkpoint} (YOLOX's evaluator)")
-        run_yolox_entry("eval", args)
+        with interrupt.launching() if world_size(args) > 1 else contextlib.nullcontext():
+            run_yolox_entry("eval", args)
     elif args.trt or args.speed:
         raise UsageError("--trt and --speed need CUDA; drop them for a CPU evaluation")
     elif world_size(args) > 1:
         load_checkpoint(checkpoint, exp.get_model())  # fail here, not in every process
+        interrupt.set_phase(f"the evaluation of {checkpoint} in {world_size(args)} processes")
         launch(evaluate_on_cpu, args, (exp, args, checkpoint))
     else:
         evaluate_on_cpu(exp, args, checkpoint)

@@ -5,23 +5,30 @@ later checkpoint, whatever stops the process (kill -9, out of memory, power cut,
 ``save_checkpoint`` calls ``torch.save`` on the final name and then copies it to ``best_ckpt.pth``:
 a process stopped during either write leaves a truncated file, and the run's resume point is gone.
 :func:`save_checkpoint_whole` writes each file to a temporary name in the same folder, flushes it
-to disk, and renames it over the old one (``os.replace`` is atomic on one file system).
+to disk, and renames it over the old one (``os.replace`` is atomic on one file system). The
+temporary name is the writer's own (host and process id: :func:`temporary_name`), so that two
+writers never share one. A full disk stops the run with one line (:class:`DiskFullError`), the
+partial file removed and the earlier checkpoint intact.
 
 Read: :func:`load_checkpoint` loads a YOLOX checkpoint into a model or says in one line why not.
 """
 
 import contextlib
+import errno
 import os
 import shutil
+import socket
 import time
 
 import torch
 
 from . import interrupt
-from .errors import UsageError
+from .errors import FixableError, UsageError
 
-__all__ = ["save_checkpoint_whole", "SLOW_WRITE_ENV", "load_checkpoint", "check_state_matches",
-           "allow_numpy_scalars_in_checkpoints"]
+__all__ = ["save_checkpoint_whole", "temporary_name", "PARTIAL_SUFFIX", "DiskFullError", "SLOW_WRITE_ENV",
+           "load_checkpoint", "check_state_matches", "allow_numpy_scalars_in_checkpoints"]
+
+PARTIAL_SUFFIX = ".part"  # the end of every temporary file name: what a killed writer leaves
 
 # Seconds to wait between writing a checkpoint and renaming it into place: lets the tests stop a
 # run while a write is in progress. Unset (no wait) in normal use.
@@ -41,12 +48,52 @@ def _replace(temporary, final):
             os.close(folder)
 
 
+class DiskFullError(FixableError):
+    """No space left where a checkpoint is written."""
+
+
+def temporary_name(path):
+    """The hidden name ``path`` is written under before it is renamed into place, this writer's own:
+    ``.latest_ckpt.pth.<host>.<pid>.part``."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{socket.gethostname()}.{os.getpid()}{PARTIAL_SUFFIX}")
+
+
+def _disk_full(error):
+    """Whether ``error`` comes from a full disk (or quota): torch's writer reports it as a
+    RuntimeError raised while the OSError was handled."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _no_space_line(path, written):
+    folder = os.path.dirname(path) or "."
+    previous = [p for p in (path, os.path.join(folder, "latest_ckpt.pth")) if os.path.isfile(p)]
+    if previous:  # the previous checkpoint: as big as the next, near enough
+        needs = f"a checkpoint needs about {os.path.getsize(previous[0]) / 2**20:.0f} MB"
+    else:
+        needs = f"a checkpoint needs more than the {written / 2**20:.0f} MB written when the disk filled"
+    return (f"no space left in {folder} to write {os.path.basename(path)}: {needs}; free space there "
+            f"(or train into another output_dir); {interrupt.last_good_state()}")
+
+
 def _write(path, write):
-    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.part")
-    with open(temporary, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
+    temporary = temporary_name(path)
+    try:
+        with open(temporary, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as error:  # nothing half written stays behind
+        written = os.path.getsize(temporary) if os.path.isfile(temporary) else 0
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        if _disk_full(error):
+            raise DiskFullError(_no_space_line(path, written)) from None
+        raise
     _replace(temporary, path)
 
 
@@ -57,11 +104,11 @@ def save_checkpoint_whole(state, is_best, save_dir, model_name=""):
     filename = os.path.join(save_dir, model_name + "_ckpt.pth")
     with interrupt.protected(f"writing {filename}"):
         _write(filename, lambda f: torch.save(state, f))
+        if model_name == "latest":  # what --resume reads
+            interrupt.last_good_checkpoint(filename, state.get("start_epoch"))
         if is_best:
             with open(filename, "rb") as source:
                 _write(os.path.join(save_dir, "best_ckpt.pth"), lambda f: shutil.copyfileobj(source, f))
-        if model_name == "latest":  # what --resume reads
-            interrupt.last_good_checkpoint(filename, state.get("start_epoch"))
 
 
 def allow_numpy_scalars_in_checkpoints():

@@ -3,15 +3,18 @@ whole (``checkpoint_files``) and holding the loss kit's state beside the weights
 
 YOLOX's trainer module calls the ``save_checkpoint`` name it imported; :func:`whole_checkpoints`
 swaps that one name, for one ``save_ckpt`` call, for a writer that does both. What the trainer
-saves, and when, stays YOLOX's. ``WholeCheckpointTrainer`` is YOLOX's trainer with that change and
-the loss state restored on ``--resume``: the GPU route's trainer (``exp.get_trainer``) and the
-base of the CPU trainer (``cpu_trainer.CPUTrainer``).
+saves, and when, stays YOLOX's. ``WholeCheckpointTrainer`` is YOLOX's trainer with that change, the
+loss state restored on ``--resume`` and the tools' handling of Ctrl-C and SIGTERM (``interrupt``):
+the GPU route's trainer (``exp.get_trainer``), whichever tool starts it, and the base of the CPU
+trainer (``cpu_trainer.CPUTrainer``).
 """
 
 import contextlib
 import sys
+import threading
 
 from ..flavour import Trainer
+from . import interrupt
 from .checkpoint_files import save_checkpoint_whole
 from .loss_state import put_loss_state, resume_loss_state
 
@@ -37,7 +40,15 @@ def whole_checkpoints(model):
 
 class WholeCheckpointTrainer(Trainer):
     """YOLOX's ``Trainer`` (the GPU route: ``exp.get_trainer``), its checkpoints written whole and
-    holding the loss kit's state beside the weights, which ``--resume`` restores. Nothing else differs."""
+    holding the loss kit's state beside the weights, which ``--resume`` restores; a Ctrl-C or SIGTERM
+    stops it with one line (from each machine's first process), after a checkpoint write in progress.
+    Nothing else differs."""
+
+    def __init__(self, exp, args):
+        super().__init__(exp, args)
+        if threading.current_thread() is threading.main_thread():  # where Python runs signal handlers
+            interrupt.watch_run(self.file_name)
+            interrupt.install(speaks=getattr(self, "local_rank", getattr(self, "rank", 0)) == 0)
 
     def save_ckpt(self, *args, **kwargs):
         # the state saved is the trained model's, not the EMA copy's (see loss_state)

@@ -25,6 +25,7 @@ from yolox.utils import ModelEMA, get_model_info, get_world_size
 
 from . import interrupt
 from .ap_report import SUMMARY_KEYS, parse_coco_summary
+from .checkpoint_files import temporary_name
 from .checkpoints import WholeCheckpointTrainer
 from .cpu_evaluators import to_cpu_evaluator
 from .cpu_noise import quiet_cpu_run
@@ -170,9 +171,10 @@ class CPUTrainer(WholeCheckpointTrainer):
         if self.args.resume and os.path.isfile(self.metrics_path):
             with open(self.metrics_path) as f:
                 kept = [line for line in f if line.strip() and json.loads(line)["epoch"] <= self.start_epoch]
-        with open(self.metrics_path + ".part", "w") as f:
+        temporary = temporary_name(self.metrics_path)
+        with open(temporary, "w") as f:
             f.writelines(kept)
-        os.replace(self.metrics_path + ".part", self.metrics_path)
+        os.replace(temporary, self.metrics_path)
 
     def save_ckpt(self, ckpt_name, update_best_ckpt=False, **kwargs):
         # pycocotools' AP is a numpy float64, which torch.load's default weights-only mode refuses;

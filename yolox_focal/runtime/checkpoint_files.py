@@ -99,7 +99,7 @@ def _write(path, write):
 
 def save_checkpoint_whole(state, is_best, save_dir, model_name=""):
     """YOLOX's ``save_checkpoint(state, is_best, save_dir, model_name)``, each file written whole.
-    A Ctrl-C during the writes takes effect once both are in place (``interrupt.protected``)."""
+    A Ctrl-C or SIGTERM during the writes takes effect once both are in place (``interrupt.protected``)."""
     os.makedirs(save_dir, exist_ok=True)
     filename = os.path.join(save_dir, model_name + "_ckpt.pth")
     with interrupt.protected(f"writing {filename}"):

@@ -25,6 +25,7 @@ and a run made with other settings is refused.
 import argparse
 import json
 import math
+import os
 import shlex
 import statistics
 import subprocess
@@ -144,7 +145,20 @@ def check_same_settings(directory, settings):
 
 def train(out, variant, seed, args, progress=""):
     """Train one run unless it finished; resume it if it was interrupted. Returns the seconds spent
-    training (0 for a kept run)."""
+    training (0 for a kept run). The run's folder is claimed for the whole of it (a second ablation
+    into the same --out refuses that run), and the claim is handed to tools/train.py."""
+    from yolox_focal.runtime.errors import FixableError
+    from yolox_focal.runtime.folder_claim import claim_folder
+
+    try:
+        claim = claim_folder(run_dir(out, variant, seed))
+    except FixableError as error:
+        sys.exit(f"ablate: {error}")
+    with claim:
+        return _train(out, variant, seed, args, progress, claim.env())
+
+
+def _train(out, variant, seed, args, progress, env):
     directory = run_dir(out, variant, seed)
     opts = variant_opts(args.variant_table, variant) + ["seed", str(seed)] + args.opts
     settings = {"batch_size": args.batch_size, "opts": args.opts, "fp16": args.fp16,
@@ -164,7 +178,7 @@ def train(out, variant, seed, args, progress=""):
     else:
         print(f"[ablate] {progress}{directory.name}: training", flush=True)
     start = time.monotonic()
-    result = subprocess.run(command + opts + ["output_dir", str(out)], cwd=REPO)
+    result = subprocess.run(command + opts + ["output_dir", str(out)], cwd=REPO, env=dict(os.environ, **env))
     if result.returncode:
         sys.exit(f"ablate: {directory.name} failed (tools/train.py exit status {result.returncode}, its "
                  "message is above); fix that and run the same command again to resume")

@@ -1,4 +1,5 @@
-"""A tool run in its own process group, watched and interrupted as a terminal would (tests/test_faults.py,
+"""A tool run in its own process group, watched and stopped as a terminal (Ctrl-C: SIGINT to the group)
+or a cluster's scheduler (SIGTERM, to the group or to the process alone) would (tests/test_faults.py,
 tests/test_voc_any_yolox.py)."""
 
 import os
@@ -12,7 +13,8 @@ from helpers import REPO
 
 EXIT_BOUND = 15  # seconds from the signal to the process's end
 WAIT = 300  # seconds a run may take to reach a moment (a loaded 2-core machine)
-LINE = re.compile(r"^interrupted: stopped during (?P<phase>.+?); (?P<state>.+)$")
+LINE = re.compile(r"^(?P<word>interrupted|terminated): stopped during (?P<phase>.+?); (?P<state>.+)$")
+STOP_WORDS = ("interrupted:", "terminated:")
 
 
 class Run:
@@ -49,9 +51,10 @@ class Run:
             return bool(mask & (1 << (signal.SIGALRM - 1)))
         return installed
 
-    def interrupt(self, sig=signal.SIGINT):
-        """Send ``sig`` to the run's group; returns its exit status, asserting it ends within the bound."""
-        os.killpg(self.process.pid, sig)
+    def interrupt(self, sig=signal.SIGINT, group=True):
+        """Send ``sig`` to the run's group (or to its first process alone); returns its exit status,
+        asserting it ends within the bound."""
+        (os.killpg if group else os.kill)(self.process.pid, sig)
         try:
             return self.process.wait(timeout=EXIT_BOUND)
         except subprocess.TimeoutExpired:
@@ -59,11 +62,12 @@ class Run:
             self.process.wait()
             raise AssertionError(f"still running {EXIT_BOUND} s after {sig.name}:\n{self.stderr.read_text()[-3000:]}")
 
-    def stop_line(self):
-        """The one 'interrupted:' line, checked to be the last line and the only one."""
+    def stop_line(self, word="interrupted"):
+        """The one stop line ('interrupted: ...' after a Ctrl-C, 'terminated: ...' after SIGTERM),
+        checked to be the last line and the only one, with no traceback before it."""
         lines = self.stderr.read_text().strip().splitlines()
-        assert sum(line.startswith("interrupted:") for line in lines) == 1, lines[-20:]
+        assert sum(line.startswith(STOP_WORDS) for line in lines) == 1, lines[-20:]
         assert "Traceback" not in self.stderr.read_text(), self.stderr.read_text()[-3000:]
         match = LINE.match(lines[-1])
-        assert match, lines[-5:]
+        assert match and match["word"] == word, lines[-5:]
         return match["phase"], match["state"]

@@ -160,3 +160,21 @@ def test_built_in_variants_of_the_newer_losses_name_registered_losses_of_their_b
     for variant in newer:
         ((key, loss),) = ablate.VARIANTS[variant].items()
         assert key.endswith("_loss") and key[:-5] in LOSSES[loss].branches, variant
+
+
+def test_a_run_that_another_ablation_trains_is_refused(tmp_path):
+    args = ablate.argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
+                                     exp_file=ablate.DEMO_EXP, variant_table=ablate.VARIANTS)
+    directory = ablate.run_dir(tmp_path, "focal", 0)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from yolox_focal.runtime.folder_claim import claim_folder\n"
+                               f"claim_folder({str(directory)!r}); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(SystemExit, match=f"^ablate: {directory} is in use by another run .*pid {holder.pid},"):
+            ablate.train(tmp_path, "focal", 0, args)
+        assert not (directory / "settings.json").exists()  # refused before any work
+    finally:
+        holder.kill()
+        holder.wait()

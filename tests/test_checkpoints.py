@@ -3,6 +3,7 @@ changed) writes its checkpoints whole, under whichever YOLOX is installed. Built
 CPU: its ``__init__`` and ``save_ckpt`` touch no GPU. Killing real runs mid-write: tests/test_faults.py."""
 
 import argparse
+import signal
 import sys
 
 import pytest
@@ -19,10 +20,14 @@ pytestmark = pytest.mark.any_yolox
 
 @pytest.fixture
 def yolox_logger(monkeypatch):
-    """YOLOX's trainer sets up its logger, which reroutes sys.stdout and sys.stderr: put them back."""
+    """YOLOX's trainer sets up its logger, which reroutes sys.stdout and sys.stderr, and the trainer
+    handles Ctrl-C and SIGTERM: put them back."""
     monkeypatch.setattr(sys, "stdout", sys.stdout)
     monkeypatch.setattr(sys, "stderr", sys.stderr)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
     yield
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
     logger.remove()
     logger.add(sys.stderr)
 
@@ -35,6 +40,7 @@ def test_gpu_route_trainer_writes_whole_checkpoints(tmp_path, yolox_logger):
     args = argparse.Namespace(fp16=False, experiment_name="run", name="run", logger="tensorboard")
     trainer = exp.get_trainer(args)
     assert isinstance(trainer, WholeCheckpointTrainer) and isinstance(trainer, flavour.Trainer)
+    assert signal.getsignal(signal.SIGTERM) is signal.getsignal(signal.SIGINT) is interrupt._on_signal
     trainer.model = exp.get_model()
     trainer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=0.01)
     trainer.use_model_ema, trainer.epoch, trainer.best_ap = False, 0, 0.5

@@ -1,4 +1,4 @@
-"""yolox_focal.flavour tells the three YOLOXes apart by what they contain and gives each one's names."""
+"""yolox_focal.adapter.flavour tells the three YOLOXes apart by what they contain and gives each one's names."""
 
 import importlib.metadata
 import os

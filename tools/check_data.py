@@ -9,7 +9,7 @@ survivable oddities are warnings with a count. tools/train.py and tools/eval.py 
     python tools/check_data.py -f exps/custom_voc.py --split val data_dir /data/VOCdevkit
 """
 
-from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C stops with one line
+from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C or SIGTERM stops with one line
 
 interrupt.install()
 

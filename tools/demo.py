@@ -15,7 +15,9 @@ import importlib
 import os
 
 from yolox_focal.adapter import flavour
-from yolox_focal.runtime.cli import UsageError, allow_numpy_scalars_in_checkpoints, check_data, load_checkpoint, load_exp, main_guard
+from yolox_focal.runtime.checkpoint_files import allow_numpy_scalars_in_checkpoints, load_checkpoint
+from yolox_focal.runtime.cli import check_data, load_exp, main_guard
+from yolox_focal.runtime.errors import UsageError
 
 allow_numpy_scalars_in_checkpoints()  # the demo's torch.load reads checkpoints saved after an evaluation
 

@@ -10,10 +10,11 @@ evaluates in N processes (each its shard of the validation set; rank 0 scores th
     python tools/eval.py -f exps/demo/demo_focal.py -c YOLOX_outputs/demo_focal/best_ckpt.pth -d 2 -b 8 --device cpu
 """
 
-from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C stops with one line
+from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C or SIGTERM stops with one line
 
 interrupt.install()
 
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 
@@ -22,9 +23,10 @@ from loguru import logger  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from yolox_focal.runtime.ap_report import format_ap  # noqa: E402
-from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint,  # noqa: E402
-                                     main_guard, run_yolox_entry, start_tool)
+from yolox_focal.runtime.checkpoint_files import allow_numpy_scalars_in_checkpoints, load_checkpoint  # noqa: E402
+from yolox_focal.runtime.cli import main_guard, run_yolox_entry, start_tool  # noqa: E402
 from yolox_focal.runtime.distributed import launch, world_size  # noqa: E402
+from yolox_focal.runtime.errors import UsageError  # noqa: E402
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
 allow_numpy_scalars_in_checkpoints()
@@ -50,7 +52,8 @@ def evaluate_on_cpu(exp, args, checkpoint_path):
     evaluation, which rank 0 scores and reports."""
     from yolox.utils import fuse_model, get_rank, get_world_size, setup_logger
 
-    from yolox_focal.runtime.cpu import parse_coco_summary, to_cpu_evaluator
+    from yolox_focal.runtime.ap_report import parse_coco_summary
+    from yolox_focal.runtime.cpu_evaluators import to_cpu_evaluator
 
     if args.seed is not None:
         random.seed(args.seed)
@@ -87,11 +90,13 @@ def main():
         if not (args.speed or args.trt):
             load_checkpoint(checkpoint, exp.get_model())  # fail here, not after the GPUs start
         interrupt.set_phase(f"the evaluation of {checkpoint} (YOLOX's evaluator)")
-        run_yolox_entry("eval", args)
+        with interrupt.launching() if world_size(args) > 1 else contextlib.nullcontext():
+            run_yolox_entry("eval", args)
     elif args.trt or args.speed:
         raise UsageError("--trt and --speed need CUDA; drop them for a CPU evaluation")
     elif world_size(args) > 1:
         load_checkpoint(checkpoint, exp.get_model())  # fail here, not in every process
+        interrupt.set_phase(f"the evaluation of {checkpoint} in {world_size(args)} processes")
         launch(evaluate_on_cpu, args, (exp, args, checkpoint))
     else:
         evaluate_on_cpu(exp, args, checkpoint)

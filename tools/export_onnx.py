@@ -20,7 +20,9 @@ import torch
 from loguru import logger
 from torch import nn
 
-from yolox_focal.runtime.cli import UsageError, load_checkpoint, load_exp, main_guard
+from yolox_focal.runtime.checkpoint_files import load_checkpoint
+from yolox_focal.runtime.cli import load_exp, main_guard
+from yolox_focal.runtime.errors import UsageError
 
 
 def make_parser():

@@ -11,7 +11,8 @@ import inspect
 import os
 import shutil
 
-from yolox_focal.runtime.cli import UsageError, main_guard
+from yolox_focal.runtime.cli import main_guard
+from yolox_focal.runtime.errors import UsageError
 from yolox_focal.runtime.demo_data import VOC_SETS, demo_data_ready, make_demo_data, make_demo_voc_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

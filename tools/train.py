@@ -12,10 +12,11 @@ processes through the same ``launch`` over gloo, on one machine or, with ``--num
     python tools/train.py -f exps/yolox_s_focal.py -d 8 -b 64 --fp16 -o   # COCO on 8 GPUs
 """
 
-from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C stops the run with one line
+from yolox_focal.runtime import interrupt  # first: from here on a Ctrl-C or SIGTERM stops the run with one line
 
 interrupt.install()
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -25,9 +26,11 @@ from loguru import logger  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from yolox_focal.runtime.ap_report import format_ap  # noqa: E402
-from yolox_focal.runtime.cli import (UsageError, allow_numpy_scalars_in_checkpoints, load_checkpoint,  # noqa: E402
-                                     main_guard, run_yolox_entry, start_tool)
+from yolox_focal.runtime.checkpoint_files import allow_numpy_scalars_in_checkpoints, load_checkpoint  # noqa: E402
+from yolox_focal.runtime.cli import main_guard, run_yolox_entry, start_tool  # noqa: E402
 from yolox_focal.runtime.distributed import launch, world_size  # noqa: E402
+from yolox_focal.runtime.errors import UsageError  # noqa: E402
+from yolox_focal.runtime.folder_claim import claim_folder  # noqa: E402
 from yolox_focal.runtime.loss_state import check_loss_state_fits  # noqa: E402
 
 # YOLOX's own torch.load calls (resume, eval) run in this process on one GPU.
@@ -52,7 +55,7 @@ def check_resume(exp, args):
 
 def train_on_cpu(exp, args):
     """Train in this process: the whole run, or one process of a distributed one (rank 0 reports)."""
-    from yolox_focal.runtime.cpu import CPUTrainer
+    from yolox_focal.runtime.cpu_trainer import CPUTrainer
 
     if exp.seed is not None:
         random.seed(exp.seed)
@@ -84,12 +87,18 @@ def print_summary(trainer):
 def main():
     args, exp, device = start_tool(
         "train", "Train a YOLOX exp on GPUs (YOLOX's trainer) or on the CPU.", splits=("train", "val"))
-    interrupt.watch_run(os.path.join(exp.output_dir, args.experiment_name))
+    folder = os.path.join(exp.output_dir, args.experiment_name)
+    if getattr(args, "machine_rank", 0) == 0:  # the machine whose first process writes the folder
+        claim_folder(folder)
+    interrupt.watch_run(folder)
     check_resume(exp, args)
+    processes = world_size(args)
     if device == "cuda":
         interrupt.set_phase("training on the GPU (YOLOX's trainer)")
-        run_yolox_entry("train", args)
-    elif world_size(args) > 1:
+        with interrupt.launching() if processes > 1 else contextlib.nullcontext():
+            run_yolox_entry("train", args)
+    elif processes > 1:
+        interrupt.set_phase(f"training in {processes} processes")
         launch(train_on_cpu, args, (exp, args))
     else:
         train_on_cpu(exp, args)

@@ -1,5 +1,5 @@
-"""What tools/train.py and tools/eval.py share: loading the exp, picking the device, and checking
-the inputs up front so that a mistake costs one clear line instead of a traceback mid-run."""
+"""What the tools share: loading the exp, picking the device, and checking the inputs up front so
+that a mistake costs one clear line instead of a traceback mid-run (``main_guard``)."""
 
 import importlib
 import inspect
@@ -7,33 +7,18 @@ import os
 import sys
 
 import torch
-from loguru import logger
 
 from . import interrupt
 from .data_check import check_exp_data, unreadable_image_in
 from .distributed import check_launch
-from .errors import FixableError
+from .errors import FixableError, UsageError, print_errors
 from .fit_settings import fit_loader_workers, fit_training_settings
 
-__all__ = ["UsageError", "main_guard", "start_tool", "run_yolox_entry", "entry_argv", "load_exp", "load_config",
-           "pick_device", "check_data", "load_checkpoint", "check_state_matches",
-           "allow_numpy_scalars_in_checkpoints", "DEMO_DATA_HINT", "REPO"]
+__all__ = ["main_guard", "start_tool", "run_yolox_entry", "entry_argv", "load_exp", "load_config", "pick_device",
+           "check_data", "DEMO_DATA_HINT", "REPO"]
 
 DEMO_DATA_HINT = "make the demo data with: python tools/make_demo_data.py"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
-
-
-class UsageError(FixableError):
-    """A mistake in the command or its inputs; shown as one line, without a traceback."""
-
-
-def print_errors(message):
-    """Each line of ``message`` as an ``error: ...`` line on the real stderr, after YOLOX's log."""
-    # YOLOX's setup_logger reroutes sys.stderr into its log, and its terminal sink is queued:
-    # let the queue drain, then print last, on the real stderr.
-    logger.complete()
-    for line in str(message).splitlines() or [""]:
-        print(f"error: {line}", file=sys.__stderr__)
 
 
 def main_guard(main):
@@ -67,28 +52,6 @@ def _show_errors(main):
         # YOLOX's rerouted (and, at exit, closed) stream.
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         raise
-
-
-def allow_numpy_scalars_in_checkpoints():
-    """Let ``torch.load``'s default weights-only mode read YOLOX checkpoints.
-
-    YOLOX's trainer stores ``best_ap`` as pycocotools gives it, a numpy float64, and its own
-    ``torch.load`` calls (resume, fine-tune, tools/eval.py) pass no ``weights_only``, which torch
-    2.6+ turns on: every checkpoint saved after an evaluation would fail to load. Allowing numpy's
-    scalar reconstructor and float dtype keeps those calls YOLOX's, unchanged.
-    """
-    import numpy as np
-
-    if not hasattr(torch.serialization, "add_safe_globals"):  # torch < 2.4: weights-only is off by default
-        return
-    try:
-        from numpy._core.multiarray import scalar  # numpy 2
-    except ImportError:
-        from numpy.core.multiarray import scalar
-    torch.serialization.add_safe_globals([
-        np.dtype, type(np.dtype("float64")),
-        (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"),
-    ])
 
 
 def start_tool(tool, description, splits):
@@ -252,32 +215,3 @@ def check_data(exp, splits, open_images=False):
     ``DataError`` with one line per mistake, else returns its report. A missing data directory
     suggests the demo data only for the demo exps."""
     return check_exp_data(exp, splits, open_images, demo_hint=DEMO_DATA_HINT if is_demo_exp(exp) else None)
-
-
-def load_checkpoint(path, model):
-    """Load a YOLOX checkpoint (a dict with "model") into ``model``, or say in one line why not."""
-    if not os.path.isfile(path):
-        raise UsageError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise UsageError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from None
-    state = checkpoint.get("model") if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise UsageError(f"{path} is not a YOLOX checkpoint (no 'model' state dict)")
-    check_state_matches(state, model, path)
-    model.load_state_dict(state)
-    return checkpoint
-
-
-def check_state_matches(state, model, path):
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or mismatched:
-        problems = [f"{len(x)} {what} (first: {x[0]})" for x, what in (
-            (missing, "missing keys"), (unexpected, "unexpected keys"), (mismatched, "shape mismatches")) if x]
-        raise UsageError(f"checkpoint {path} does not match the exp's model: {'; '.join(problems)}; "
-                     f"check -f and num_classes")

@@ -12,18 +12,21 @@ shared machines needs: a share of the cores per process, a rendezvous that fails
 a stop when the launcher is gone. Swapping the worker rather than copying ``launch`` keeps every
 decision ``launch`` makes YOLOX's, in whichever YOLOX is installed.
 
-The rest of the CUDA ties are in the CPU trainer and evaluators (``yolox_focal.runtime.cpu``):
-DDP without ``device_ids``, the size of ``random_resize`` broadcast over gloo,
-:func:`all_reduce_norm` on CPU tensors, and detections gathered to rank 0.
+The rest of the CUDA ties are in the CPU trainer and evaluators (``cpu_trainer``, ``cpu_evaluators``):
+DDP without ``device_ids``, the size of ``random_resize`` broadcast over gloo, :func:`all_reduce_norm`
+on CPU tensors, and detections gathered to rank 0.
 
 Faults end in one line instead of a hang: a process that dies makes torch's join (inside YOLOX's
 ``launch``) stop the others, and :func:`launch` names it; a process that loses its connection to
-another machine's process stops with exit status 3, named by its own launcher.
+another machine's process stops with exit status 3, named by its own launcher. A Ctrl-C or SIGTERM
+to the launcher (or to its whole process group) stops every process, each after a checkpoint
+write in progress, and the launcher alone says where (``interrupt.launching``).
 """
 
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -34,7 +37,8 @@ from urllib.parse import urlparse
 import torch
 import torch.distributed as dist
 
-from .errors import FixableError
+from . import interrupt
+from .errors import FixableError, print_errors
 from .fit_settings import usable_cores
 
 __all__ = ["DIST_TIMEOUT", "LOST_CONTACT", "world_size", "check_launch", "launch", "all_reduce_norm",
@@ -132,7 +136,8 @@ def launch(main_func, args, main_args):
     # warns at exit of the semaphores a killed process leaves: noise after that line.
     sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
     try:
-        with _swapped(launch_module, "_distributed_worker", _cpu_worker):
+        # a Ctrl-C or SIGTERM is passed on to the processes; this one says where the run stopped
+        with interrupt.launching(), _swapped(launch_module, "_distributed_worker", _cpu_worker):
             yolox_launch(main_func, processes, getattr(args, "num_machines", 1), machine_rank,
                          backend="gloo", dist_url=url, args=main_args)
     except torch.multiprocessing.ProcessExitedException as error:
@@ -146,7 +151,13 @@ def _describe_exit(error, rank):
         return (f"process rank {rank} (pid {error.error_pid}) lost its connection to another process of the run, "
                 f"which died or was stopped (that machine's own error line names it); stopped this machine's "
                 f"processes")
-    how = f"was killed by {error.signal_name}" if error.signal_name else f"exited with status {error.exit_code}"
+    stopped_by = {status: signal.Signals(signum).name for signum, status in interrupt.EXIT_STATUSES.items()}
+    if error.signal_name:
+        how = f"was killed by {error.signal_name}"
+    elif error.exit_code in stopped_by:  # its own handler stopped it
+        how = f"was stopped by {stopped_by[error.exit_code]}"
+    else:
+        how = f"exited with status {error.exit_code}"
     return f"process rank {rank} (pid {error.error_pid}) {how}; stopped the other processes"
 
 
@@ -166,9 +177,8 @@ def _cpu_worker(local_rank, main_func, world_size, processes_per_machine, machin
     per-machine groups YOLOX's ``get_local_rank`` reads, wait for all, then run ``main_func``."""
     from yolox.utils import dist as comm
 
-    from .cli import print_errors
-
     rank = machine_rank * processes_per_machine + local_rank
+    interrupt.install()  # a stop without a line: the launcher says it
     _stop_without_launcher(rank)
     if "OMP_NUM_THREADS" not in os.environ:  # share the cores instead of each process taking all
         torch.set_num_threads(max(1, usable_cores() // processes_per_machine))

@@ -2,24 +2,20 @@
 
 A loss that keeps state (a running mean) keeps it outside the model's state dict, so that stock
 YOLOX checkpoints load into our head with ``strict=True`` and ours into stock YOLOX. The trainer
-saves it beside the weights (:func:`put_loss_state`, or :func:`saving_loss_state` around YOLOX's
-``Trainer.save_ckpt``) and gives it back on ``--resume`` (:func:`restore_loss_state`).
+saves it beside the weights (:func:`put_loss_state`, in ``checkpoints.whole_checkpoints``) and gives it
+back on ``--resume`` (:func:`restore_loss_state`).
 
 The state saved is the trained model's (``trainer.model``), not the EMA copy's: the EMA model is
 saved as the weights, but its loss kit is a copy made when the EMA started and never computes a loss.
 """
 
-import contextlib
 import copy
 import os
-import sys
 
 import torch
 from loguru import logger
 
-from ..adapter.flavour import Trainer
-
-__all__ = ["KEY", "loss_kit_of", "put_loss_state", "restore_loss_state", "saving_loss_state",
+__all__ = ["KEY", "loss_kit_of", "put_loss_state", "restore_loss_state", "check_loss_state_fits",
            "resume_loss_state"]
 
 KEY = "loss_kit"
@@ -60,24 +56,6 @@ def check_loss_state_fits(ckpt, model):
     kit = loss_kit_of(model)
     if kit is not None and KEY in ckpt:
         copy.deepcopy(kit).load_loss_state(ckpt[KEY])
-
-
-@contextlib.contextmanager
-def saving_loss_state(model):
-    """Within the block, the checkpoints YOLOX's ``Trainer.save_ckpt`` writes also hold ``model``'s
-    loss state. YOLOX's trainer module calls the ``save_checkpoint`` name it imported, so that name is
-    wrapped for the block (whatever writes it, YOLOX's own or a whole-file writer) and put back after."""
-    module = sys.modules[Trainer.__module__]
-    save = module.save_checkpoint
-
-    def save_with_loss_state(state, *args, **kwargs):
-        return save(put_loss_state(dict(state), model), *args, **kwargs)
-
-    module.save_checkpoint = save_with_loss_state
-    try:
-        yield
-    finally:
-        module.save_checkpoint = save
 
 
 def resume_loss_state(trainer, model):

@@ -457,6 +457,29 @@ def test_outputs_have_get_assignments_dtypes(name):
     assert torch.equal(classes, torch.tensor([1.0, 2.0])[matched])
 
 
+@pytest.mark.parametrize("kind", SIMILARITIES)
+def test_autocast_changes_no_similarity(kind):
+    # YOLOX's --fp16 runs get_losses under autocast, which would run the Wasserstein distance's
+    # matrix product in low precision (bfloat16 on the CPU, float16 on CUDA)
+    gt, pred = random_boxes(4, 12, torch.float32) * 5, random_boxes(50, 13, torch.float32) * 5
+    expected = pairwise_similarity(kind, gt, pred)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = pairwise_similarity(kind, gt, pred)
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("name,similarity", [("simota", "nwd"), ("simota", "gcd"), ("tal", None), ("dsl", "nwd")])
+def test_autocast_changes_no_assignment(name, similarity):
+    tensors = random_scene(300, num_gt=3).tensors(torch.float32)
+    options = {} if similarity is None else {"similarity": similarity}
+    expected = ASSIGNERS[name](**tensors, **options)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = ASSIGNERS[name](**tensors, **options)
+    assert expected[4] > 0 and got[4] == expected[4]
+    for a, b in zip(expected[:4], got[:4]):
+        assert torch.equal(a, b)
+
+
 def test_parameters_are_declared_with_the_papers_defaults():
     assert {k: p.default for k, p in TAL_PARAMS.items()} == {"alpha": 0.5, "beta": 6.0, "topk": 10}
     assert {k: p.default for k, p in DSL_PARAMS.items()} == {"topk": 13, "iou_weight": 3.0, "center_base": 10.0,

@@ -359,7 +359,9 @@ def dsl_cost_terms(sim, scores, distances, strides, iou_weight=3.0, center_base=
       anchor's centre to the ground truth's centre in units of the anchor's stride.
     """
     q = sim.to(scores.dtype)
-    class_cost = F.binary_cross_entropy(scores, q, reduction="none") * (q - scores).square()
+    # autocast refuses binary_cross_entropy on CUDA (YOLOX's SimOTA turns it off around its own)
+    with torch.autocast(scores.device.type, enabled=False):
+        class_cost = F.binary_cross_entropy(scores, q, reduction="none") * (q - scores).square()
     iou_cost = iou_weight * -torch.log(q + EPS)
     centre_prior = torch.pow(center_base, distances / strides - center_offset)
     return class_cost, iou_cost, centre_prior

@@ -159,3 +159,15 @@ def test_pairwise_iou_is_bboxes_iou_bit_for_bit(seed):
     expected = bboxes_iou(gt, pred, False)
     assert torch.equal(pairwise_iou(gt, pred), expected)
     assert (expected == 0).any() and (expected[range(5), range(5)] > 0.9999).all()
+
+
+def test_no_candidate_yolox_raises_and_simota_assign_gives_no_positives():
+    # a ground truth no anchor centre lies in or within 2.5 strides of: YOLOX 0.3.0's topk of
+    # k = 1 over no column fails; the core returns the assignment of an image without positives
+    scene = random_scene(0, num_gt=1)
+    scene["gt_boxes"] = torch.tensor([[900.0, 900.0, 10.0, 10.0]])
+    with pytest.raises(RuntimeError, match="selected index k out of range"):
+        yolox_assignment(make_head(), scene)
+    classes, fg_mask, targets, matched, num_fg = ours(scene)
+    assert not fg_mask.any() and fg_mask.shape == (scene["strides"].shape[1],)
+    assert classes.numel() == targets.numel() == matched.numel() == num_fg == 0

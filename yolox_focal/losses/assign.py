@@ -130,7 +130,7 @@ def pairwise_iou(gt_boxes, pred_boxes):
     bottom_right = torch.min(a_centre + a_size / 2, pred_boxes[:, :2] + pred_boxes[:, 2:] / 2)
     area_a = torch.prod(gt_boxes[:, 2:], 1)
     area_b = torch.prod(pred_boxes[:, 2:], 1)
-    overlapping = (top_left < bottom_right).type(top_left.type()).prod(dim=2)
+    overlapping = (top_left < bottom_right).to(top_left.dtype).prod(dim=2)
     area_i = torch.prod(bottom_right - top_left, 2) * overlapping
     return area_i / (area_a[:, None] + area_b - area_i)
 
@@ -172,7 +172,7 @@ def anchor_centres(x_shifts, y_shifts, strides):
 
 def centres_in_boxes(gt_boxes, x_centres, y_centres):
     """``(G, A)`` bool: the anchor's centre lies strictly inside the ground truth box (YOLOX's and
-    TOOD's test: all four distances to the edges > 0)."""
+    TOOD's test, all four distances to the edges > 0: in floating point x - l > 0 is x > l)."""
     half = gt_boxes[:, 2:] / 2
     left, right = gt_boxes[:, 0:1] - half[:, 0:1], gt_boxes[:, 0:1] + half[:, 0:1]
     top, bottom = gt_boxes[:, 1:2] - half[:, 1:2], gt_boxes[:, 1:2] + half[:, 1:2]
@@ -196,8 +196,8 @@ def dynamic_k_matching(cost, similarity, topk):
     top_similarities, _ = torch.topk(similarity, min(topk, similarity.size(1)), dim=1)
     dynamic_ks = torch.clamp(top_similarities.sum(1).int(), min=1).tolist()
     for gt_index, k in enumerate(dynamic_ks):
-        # one topk per ground truth, as YOLOX: with ties (equal costs) a single topk of the largest
-        # k would not pick the same anchors
+        # one topk per ground truth, as YOLOX: with ties (equal costs, common at initialisation) a
+        # single topk of the largest k, cut to each k, need not pick the same anchors
         _, chosen = torch.topk(cost[gt_index], k=k, largest=False)
         matching[gt_index][chosen] = 1
     claims = matching.sum(0)

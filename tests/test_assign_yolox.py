@@ -91,6 +91,19 @@ def test_simota_with_iou_is_yoloxs_get_assignments_bit_for_bit(seed):
     assert_same(theirs, ours(scene))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_simota_with_iou_is_yoloxs_in_every_float_dtype(dtype):
+    # YOLOX's trainer casts the targets to the training dtype (float16 with --fp16): the IoUs, and
+    # so pred_ious_this_matching, are computed in the boxes' dtype, the class cost in float32
+    head = make_head()
+    for seed in range(4):
+        scene = {k: v.to(dtype) if v.is_floating_point() else v
+                 for k, v in random_scene(seed, num_gt=2 + seed).items()}
+        theirs = yolox_assignment(head, scene)
+        assert theirs[2].dtype == dtype and theirs[4] > 0
+        assert_same(theirs, ours(scene))
+
+
 def contested_anchors(scene):
     """Anchors that several ground truths take before SimOTA resolves the conflict, counted with
     YOLOX's own pieces: get_in_boxes_info, bboxes_iou and the class cost as get_assignments builds it."""

@@ -120,15 +120,22 @@ def reference_tal(scene, alpha=0.5, beta=6.0, topk=10):
     return result
 
 
+class Owners(dict):
+    """{anchor: gt}, and how many anchors several ground truths took before the conflicts were resolved."""
+    contested = 0
+
+
 def reference_dynamic_k(cost, sim, topk, candidates):
     """SimOTA's matching over plain lists: k = max(1, int(sum of the topk largest similarities)),
-    each gt its k lowest costs, an anchor taken twice to the lower cost. Returns {anchor: gt}."""
+    each gt its k lowest costs, an anchor taken twice to the lower cost."""
     claims = {}
     for g in range(len(cost)):
         k = max(1, int(sum(sorted((sim[g][a] for a in candidates), reverse=True)[:topk])))
         for a in sorted(candidates, key=lambda a: cost[g][a])[:k]:
             claims.setdefault(a, []).append(g)
-    return {a: min(gs, key=lambda g: cost[g][a]) for a, gs in claims.items()}
+    owners = Owners({a: min(gs, key=lambda g: cost[g][a]) for a, gs in claims.items()})
+    owners.contested = sum(len(gs) > 1 for gs in claims.values())
+    return owners
 
 
 def bce(p, q):
@@ -148,7 +155,9 @@ def reference_dsl(scene, topk=13):
             distance = math.dist(scene.centres[a], scene.gt_boxes[g][:2])
             cost[g][a] = bce(p, u) * (u - p) ** 2 + 3 * -math.log(u + 1e-7) + 10 ** (distance / STRIDE - 3)
     owners = reference_dynamic_k(cost, sim, topk, candidates)
-    return {a: (g, sim[g][a]) for a, g in owners.items()}
+    result = Owners({a: (g, sim[g][a]) for a, g in owners.items()})
+    result.contested = owners.contested
+    return result
 
 
 def reference_simota(scene, kind, constant=12.8):
@@ -174,7 +183,9 @@ def reference_simota(scene, kind, constant=12.8):
             outside = not (scene.inside(g, a) and in_centre(g, a))
             cost[g][a] = class_cost + 3 * -math.log(sim[g][a] + 1e-8) + 1e5 * outside
     owners = reference_dynamic_k(cost, sim, 10, candidates)
-    return {a: (g, scene.iou(g, a)) for a, g in owners.items()}
+    result = Owners({a: (g, scene.iou(g, a)) for a, g in owners.items()})
+    result.contested = owners.contested
+    return result
 
 
 def random_scene(seed, num_gt, cells=8, num_classes=3):
@@ -395,6 +406,13 @@ def test_dsl_dynamic_k_is_the_whole_part_of_the_summed_top_ious(iou_sum_high, k)
     assert_matches(result, reference_dsl(scene))
     # equal scores: the highest IoUs and nearest centres cost least
     assert sorted(result_as_python(result)[0]) == [5, 6][:k]
+
+
+def test_the_random_scenes_contest_anchors():
+    # what the comparisons with the references must cover: conflicts resolved by cost
+    assert sum(reference_dsl(random_scene(100 + seed, num_gt=1 + seed % 4)).contested > 0 for seed in range(6)) >= 1
+    assert sum(reference_simota(random_scene(200 + seed, num_gt=2 + seed), kind).contested > 0
+               for seed in range(3) for kind in SIMILARITIES) >= 5
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -225,7 +225,8 @@ GCD_RTOL = 1e-6
 
 def random_boxes(n, seed, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
-    return torch.cat([torch.rand(n, 2, generator=g, dtype=dtype) * 60, 1 + torch.rand(n, 2, generator=g, dtype=dtype) * 30], 1)
+    centres = torch.rand(n, 2, generator=g, dtype=dtype) * 60
+    return torch.cat([centres, 1 + torch.rand(n, 2, generator=g, dtype=dtype) * 30], 1)
 
 
 @pytest.mark.parametrize("kind", SIMILARITIES)

@@ -18,6 +18,7 @@ import torch
 from ._common import Param, reduce
 from .box_geometry import box_inputs
 from .declare import KitLoss, register
+from .gaussian import wasserstein_distance
 
 __all__ = ["nwd_loss", "NWDLoss"]
 
@@ -28,17 +29,12 @@ CONSTANT = Param(12.8, 0, low_open=True, doc="normalising constant C in pixels: 
 def nwd_loss(pred, target, constant=12.8, reduction="none"):
     """``1 - NWD`` of ``(..., 4)`` ``(cx, cy, w, h)`` boxes, one per box (see the module docstring).
 
-    W2^2 is clamped to the smallest normal number before its square root, whose derivative is
-    infinite at 0: identical boxes get loss ~0 and gradient 0 instead of NaN.
+    W2 is :func:`yolox_focal.losses.gaussian.wasserstein_distance` (shared with the label
+    assignment's similarity): identical boxes get loss ~0 and gradient 0 instead of NaN.
     """
     CONSTANT.check("nwd constant", constant)
     pred, target, shape = box_inputs("nwd loss", pred, target, reduction)
-    # (dcx^2 + dcy^2 + dw^2 / 4 + dh^2 / 4) as one matrix-vector product, kept in float32 under
-    # autocast (YOLOX's --fp16), which runs products of matrices in float16, where squared
-    # distances in pixels overflow above 65504
-    with torch.autocast(pred.device.type, enabled=False):
-        w2 = (pred - target).square() @ pred.new_tensor([1.0, 1.0, 0.25, 0.25])
-    distance = w2.clamp(min=torch.finfo(pred.dtype).tiny).sqrt()
+    distance = wasserstein_distance(pred - target)
     return reduce(torch.expm1(distance / -constant).neg().reshape(shape), reduction)  # 1 - exp(-d / C)
 
 

@@ -203,6 +203,41 @@ def reference_nwd(pred, target, constant):
     return 1 - torch.exp(-torch.sqrt(((a - b) ** 2).sum(-1)) / constant)
 
 
+def reference_piou(pred, target):
+    """Liu et al. 2024, Powerful-IoU: 2 - IoU - exp(-P^2), P the matching edges' distances over the
+    target's width (x) and height (y), each pair of edges / 4."""
+    p, t = xyxy(pred), xyxy(target)
+    penalty = ((p[..., 0] - t[..., 0]).abs() + (p[..., 2] - t[..., 2]).abs()) / (4 * target[..., 2]) + (
+        (p[..., 1] - t[..., 1]).abs() + (p[..., 3] - t[..., 3]).abs()) / (4 * target[..., 3])
+    return 2 - geometry(pred, target)[0] - torch.exp(-penalty**2), penalty
+
+
+def reference_piou_v2(pred, target, lam=1.3):
+    """PIoU v2: u(lam exp(-P)) L_PIoU, u(x) = 3 x exp(-x^2), u out of the graph."""
+    loss, penalty = reference_piou(pred, target)
+    x = lam * torch.exp(-penalty)
+    return (3 * x * torch.exp(-x**2)).detach() * loss
+
+
+def reference_mal(x, t, gamma):
+    """Huang et al. 2025 (DEIM), MAL: -[q^g log p + (1 - q^g) log(1 - p)] where t = q > 0,
+    -p^g log(1 - p) where t = 0."""
+    p = sigmoid(x)
+    q = t**gamma
+    return torch.where(t > 0, -(q * torch.log(p) + (1 - q) * torch.log(1 - p)), -(p**gamma) * torch.log(1 - p))
+
+
+def reference_atfl(x, t, mean, lam=1.5, max_exponent=math.inf):
+    """Yang et al. 2024 (EFLNet), ATFL: BCE (1 - p_t) ** -ln(mean) where p_t > 0.5,
+    BCE (lam - p_t) ** -ln(p_t) where p_t <= 0.5, the exponents out of the graph (-ln p_t at most
+    ``max_exponent``)."""
+    p = sigmoid(x)
+    p_t = t * p + (1 - t) * (1 - p)
+    gamma = -math.log(mean)
+    weight = torch.where(p_t > 0.5, (1 - p_t) ** gamma, (lam - p_t) ** (-torch.log(p_t)).clamp(max=max_exponent).detach())
+    return bce(x, t) * weight
+
+
 def reference_modified_iou(pred, target, ratio=1.0, low=0.0, high=1.0):
     """IoU': Inner-IoU (Zhang et al. 2023), the IoU of the boxes with width and height times ratio
     about their centres, then Focaler-IoU (Zhang & Zhang 2024), mapped linearly from [low, high]

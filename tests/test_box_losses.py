@@ -9,7 +9,8 @@ from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, genera
 from yolox.models.losses import IOUloss
 
 from references import (DEGENERATE_PAIRS, large_pairs, random_pairs, reference_ciou, reference_diou, reference_eiou,
-                        reference_mpdiou, reference_shape_iou, reference_siou, reference_with_modified_iou, xyxy)
+                        reference_mpdiou, reference_piou, reference_piou_v2, reference_shape_iou, reference_siou,
+                        reference_with_modified_iou, xyxy)
 from yolox_focal.losses import (LOSSES, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss,
                                 losses_for, siou_loss)
 
@@ -269,6 +270,10 @@ MODIFIED_REFERENCES = {
         "mpdiou", lambda p, t: reference_mpdiou(p, t, INPUT_SIZE), **o),
     "shape_iou": lambda **o: reference_with_modified_iou(
         "shape_iou", lambda p, t: reference_shape_iou(p, t, 0.0), **o),
+    "piou": lambda **o: reference_with_modified_iou("piou", lambda p, t: reference_piou(p, t)[0], **o),
+    # the focusing weight over the whole modified loss: u (L + IoU - IoU')
+    "piou_v2": lambda **o: (lambda p, t: (reference_piou_v2(p, t) / reference_piou(p, t)[0]).detach()
+                            * reference_with_modified_iou("piou_v2", lambda p, t: reference_piou(p, t)[0], **o)(p, t)),
 }
 INPUT_SIZE = (640, 480)
 

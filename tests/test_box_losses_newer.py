@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from references import (DEGENERATE_PAIRS, large_pairs, random_pairs, reference_alpha_iou, reference_mpdiou,
-                        reference_nwd, reference_shape_iou, reference_wiou, reference_wiou_v3)
+                        reference_nwd, reference_piou, reference_piou_v2, reference_shape_iou, reference_wiou,
+                        reference_wiou_v3)
 from yolox_focal.losses.alpha_iou import AlphaIoULoss, alpha_iou_loss
 from yolox_focal.losses.declare import LOSSES, KitLoss
 from yolox_focal.losses.mpdiou import MPDIoULoss, mpdiou_loss
 from yolox_focal.losses.nwd import NWDLoss, nwd_loss
+from yolox_focal.losses.piou import PIoULoss, PIoUv2Loss, piou_loss, piou_v2_loss
 from yolox_focal.losses.shape_iou import ShapeIoULoss, shape_iou_loss
 from yolox_focal.losses.wise_iou import WIoULoss, WIoUv3Loss, wiou_loss, wiou_v3_loss
 
@@ -30,6 +32,8 @@ BOX = {
     "mpdiou": (mpdiou_loss, reference_mpdiou, [dict(input_size=SIZE), dict(input_size=(416, 416))]),
     "shape_iou": (shape_iou_loss, reference_shape_iou, [dict(scale=0.0), dict(scale=0.5), dict(scale=2.0)]),
     "nwd": (nwd_loss, reference_nwd, [dict(constant=12.8), dict(constant=50.0)]),
+    "piou": (piou_loss, lambda p, t: reference_piou(p, t)[0], [{}]),
+    "piou_v2": (piou_v2_loss, reference_piou_v2, [dict(lam=1.3), dict(lam=0.7)]),
 }
 CASES = [(name, params) for name, (_, _, sets) in BOX.items() for params in sets]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items())}" for name, params in CASES]
@@ -74,8 +78,9 @@ def test_float32_matches_float64_reference(name, params):
 
 # Wise-IoU takes the enclosing box (v1) and the weight r (v3) out of the graph, by the paper's design:
 # numerical differentiation sees them move, so v1 is checked on nested pairs, where the enclosing box
-# is the target's and does not move, and v3 by its reference above (r times v1's gradient).
-GRADCHECK = [(n, p, d) for n, p, d in PAIRED if n not in ("wiou", "wiou_v3")]
+# is the target's and does not move, and v3 by its reference above (r times v1's gradient). PIoU v2's
+# weight u is out of the graph likewise: it is checked by its reference, and v1 (u's absence) here.
+GRADCHECK = [(n, p, d) for n, p, d in PAIRED if n not in ("wiou", "wiou_v3", "piou_v2")]
 
 
 @pytest.mark.parametrize("name,params,disjoint", GRADCHECK,
@@ -248,6 +253,8 @@ BAD = [
     (lambda: nwd_loss(torch.zeros(3, 5), torch.zeros(3, 5)), r"\(\.\.\., 4\)"),
     (lambda: shape_iou_loss(torch.zeros(3, 4, dtype=torch.long), torch.zeros(3, 4)), "floating-point"),
     (lambda: alpha_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), reduction="avg"), "reduction"),
+    (lambda: PIoUv2Loss(lam=0), "piou_v2 lam must be a finite number > 0, got 0"),
+    (lambda: piou_loss(torch.zeros(3, 4), torch.zeros(2, 4)), r"piou loss needs .*same shape"),
 ]
 
 
@@ -259,7 +266,7 @@ def test_bad_arguments_one_line(call, pattern):
 
 
 MODULES = {"alpha_iou": AlphaIoULoss, "wiou": WIoULoss, "wiou_v3": WIoUv3Loss, "mpdiou": MPDIoULoss,
-           "shape_iou": ShapeIoULoss, "nwd": NWDLoss}
+           "shape_iou": ShapeIoULoss, "nwd": NWDLoss, "piou": PIoULoss, "piou_v2": PIoUv2Loss}
 
 
 @pytest.mark.parametrize("name", list(MODULES))

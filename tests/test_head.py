@@ -14,6 +14,7 @@ from references import (bce, geometry, reference_alpha_iou, reference_bce_blur, 
                         reference_quality_focal, reference_shape_iou, reference_siou, reference_slide,
                         reference_smoothed_bce, reference_varifocal, reference_wiou, reference_wiou_v3,
                         reference_with_modified_iou, xyxy)
+from references import reference_atfl, reference_mal, reference_piou, reference_piou_v2, sigmoid
 from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, yolox_settings
 from yolox_focal.adapter import flavour
 from yolox_focal.adapter.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
@@ -88,6 +89,11 @@ def ref_iou(p, t):
     return inter / ((p[:, 2:] - p[:, :2]).prod(1) + (t[:, 2:] - t[:, :2]).prod(1) - inter)
 
 
+def _mean_p_t(x, t):
+    p = sigmoid(x)
+    return (t * p + (1 - t) * (1 - p)).mean().item()
+
+
 BOX_REFERENCES = {
     "iou": lambda p, t: 1 - ref_iou(p, t) ** 2,
     "giou": lambda p, t: generalized_box_iou_loss(_xyxy(p), _xyxy(t)),
@@ -130,6 +136,12 @@ BRANCH_CHANGES = [
     (dict(box_loss="mpdiou"), "box", lambda p, t: reference_mpdiou(p, t, (64, 64)), 1.0),
     (dict(box_loss="shape_iou", box_shape_iou_scale=1.0), "box", lambda p, t: reference_shape_iou(p, t, 1.0), 1.0),
     (dict(box_loss="nwd"), "box", lambda p, t: reference_nwd(p, t, 12.8), 1.0),
+    (dict(box_loss="piou"), "box", lambda p, t: reference_piou(p, t)[0], 1.0),
+    (dict(box_loss="piou_v2", box_piou_v2_lam=1.1), "box", lambda p, t: reference_piou_v2(p, t, 1.1), 1.0),
+    (dict(obj_loss="mal"), "obj", lambda x, t: reference_mal(x, t, 1.5), 1.0),
+    (dict(cls_loss="mal", cls_mal_gamma=2.0), "cls", lambda x, t: reference_mal(x, t, 2.0), 1.0),
+    # the first training batch sets atfl's running mean to its own mean p_t
+    (dict(obj_loss="atfl"), "obj", lambda x, t: reference_atfl(x, t, _mean_p_t(x, t), 1.5), 1.0),
     # the box modifiers: IoU' in IoU's place in each loss's formula
     (dict(box_inner_ratio=0.7), "box", reference_with_modified_iou("iou", ratio=0.7), 1.0),
     (dict(box_loss="ciou", box_focaler_low=0.2, box_focaler_high=0.8), "box",

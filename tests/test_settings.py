@@ -31,7 +31,7 @@ def test_the_settings_follow_the_written_order():
     assert [n for n in names if n.endswith("_loss")] == ["obj_loss", "cls_loss", "box_loss"]
     assert names.index("cls_loss") > names.index("obj_loss_weight") and names[-1] == "box_loss_weight"
     assert settings_by_name()["obj_loss"].choices == ("bce", "bce_blur", "focal", "qfocal", "varifocal", "poly1",
-                                                      "poly1_focal")
+                                                      "poly1_focal", "mal", "atfl")
     assert settings_by_name()["box_loss"].choices[:7] == ("iou", "giou", "diou", "ciou", "eiou", "siou", "alpha_iou")
     assert names.index("obj_focal_gamma") < names.index("obj_qfocal_beta") < names.index("obj_poly1_epsilon")
 

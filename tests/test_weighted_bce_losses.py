@@ -1,4 +1,4 @@
-"""Slide loss and Poly-1 (on BCE and on focal) against float64 references written from their papers
+"""Slide loss, Poly-1 (on BCE and on focal), MAL and ATFL against float64 references written from their papers
 (tests/references.py): values, gradients, gradcheck, extreme logits, half precision, errors."""
 
 import math
@@ -7,8 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from references import (class_targets, mixed_targets, reference_poly1, reference_poly1_focal,
-                        reference_slide)
+from references import (class_targets, mixed_targets, reference_atfl, reference_mal, reference_poly1,
+                        reference_poly1_focal, reference_slide, sigmoid)
+from yolox_focal.losses.atfl import MAX_WEIGHT, ATFLLoss, atfl_loss, max_exponent
+from yolox_focal.losses.mal import MALLoss, mal_loss
 from yolox_focal.losses.declare import LOSSES
 from yolox_focal.losses.focal import focal_loss
 from yolox_focal.losses.poly import Poly1FocalLoss, Poly1Loss, poly1_focal_loss, poly1_loss
@@ -25,13 +27,17 @@ ELEMENTWISE = {
                      dict(epsilon=0.5, gamma=0.5, alpha=0.75), dict(epsilon=2.0, gamma=0.0, alpha=None),
                      dict(epsilon=-0.3, gamma=0.3, alpha=0.5)]),
     "slide": (slide_loss, reference_slide, [{}, dict(mean_iou=0.6), dict(mean_iou=0.05)]),
+    "mal": (mal_loss, reference_mal, [dict(gamma=1.5), dict(gamma=0.5), dict(gamma=0.0), dict(gamma=3.0)]),
+    "atfl": (atfl_loss, reference_atfl, [dict(mean=0.3), dict(mean=0.9, lam=2.0), dict(mean=1.0)]),
 }
 CASES = [(name, params) for name, (_, _, sets) in ELEMENTWISE.items() for params in sets]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items())}" for name, params in CASES]
 
 
 def _reference_args(name, params):
-    # the reference of slide takes mu as "mean"
+    # the reference of slide takes mu as "mean"; atfl caps -ln p_t (random logits stay below the cap)
+    if name == "atfl":
+        return dict(params, max_exponent=max_exponent(params.get("lam", 1.5)))
     return {"mean": params["mean_iou"]} if name == "slide" and params else params
 
 
@@ -76,7 +82,10 @@ def test_float32_matches_float64_reference(name, params):
     torch.testing.assert_close(ours_grad.double(), expected_grad, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name,params", CASES, ids=IDS)
+# ATFL's exponents are out of the graph by design (numerical differentiation sees them move): its
+# gradient is checked against its reference, which detaches them too.
+@pytest.mark.parametrize("name,params", [c for c in CASES if c[0] != "atfl"],
+                         ids=[i for c, i in zip(CASES, IDS) if c[0] != "atfl"])
 def test_gradcheck(name, params):
     fn = ELEMENTWISE[name][0]
     g = torch.Generator().manual_seed(3)
@@ -131,8 +140,10 @@ def test_reductions_target_constant_and_module(name, params):
     torch.testing.assert_close(fn(x, t, **params, reduction="mean"), none.mean())
     none.sum().backward()
     assert t.grad is None and x.grad is not None
-    settings = {k: v for k, v in params.items() if k != "mean_iou"}  # slide's mu is no setting
-    assert torch.equal(LOSSES[name](**settings)(x, t), fn(x, t, **settings))
+    settings = {k: v for k, v in params.items() if k not in ("mean_iou", "mean")}  # slide's mu, atfl's mean: state
+    # atfl's module: its first training batch sets the running mean to that batch's mean p_t
+    state = {"mean": _mean_p_t(x.detach(), t.detach())} if name == "atfl" else {}
+    torch.testing.assert_close(LOSSES[name](**settings)(x, t), fn(x, t, **settings, **state), atol=0, rtol=1e-6)
 
 
 # ---- what each loss is ------------------------------------------------------------------------
@@ -206,12 +217,59 @@ def test_bad_arguments_one_line(call, pattern):
 
 
 @pytest.mark.parametrize("name,branches", [("poly1", ("obj", "cls")), ("poly1_focal", ("obj", "cls")),
-                                           ("slide", ("cls",)), ("slide_ema", ("cls",))])
+                                           ("slide", ("cls",)), ("slide_ema", ("cls",)), ("mal", ("cls", "obj")),
+                                           ("atfl", ("obj", "cls"))])
 def test_declared_and_registered(name, branches):
     cls = LOSSES[name]
     assert cls.branches == branches
-    assert cls.stateful == (name == "slide_ema")
+    assert cls.stateful == (name in ("slide_ema", "atfl"))
     for param in cls.params.values():
         assert param.allows(param.default) and param.doc
     assert cls().state_dict() == {}
-    assert {SlideLoss, SlideEMALoss, Poly1Loss, Poly1FocalLoss} <= set(LOSSES.values())
+    assert {SlideLoss, SlideEMALoss, Poly1Loss, Poly1FocalLoss, MALLoss, ATFLLoss} <= set(LOSSES.values())
+
+
+def _mean_p_t(x, t):
+    p = sigmoid(x.double())
+    return (t * p + (1 - t) * (1 - p)).mean()
+
+
+def test_mal_targets_q_to_the_gamma_on_positives_and_weighs_negatives_by_p_to_the_gamma():
+    x = torch.tensor([0.3, -1.2, 2.0, 0.5], dtype=torch.float64)
+    t = torch.tensor([0.8, 0.4, 0.0, 0.0], dtype=torch.float64)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = torch.cat([bce(x[:2], t[:2] ** 1.5, reduction="none"),
+                          torch.sigmoid(x[2:]) ** 1.5 * bce(x[2:], t[2:], reduction="none")])
+    torch.testing.assert_close(mal_loss(x, t), expected, atol=1e-12, rtol=1e-12)
+
+
+def test_atfl_keeps_a_running_mean_of_p_t_with_the_authors_momentum():
+    g = torch.Generator().manual_seed(5)
+    loss = ATFLLoss()
+    batches = [(torch.randn(500, generator=g) * 2 + shift, (torch.rand(500, generator=g) > 0.9).float())
+               for shift in (-3.0, 1.0, 0.0)]
+    expected = None
+    for x, t in batches:
+        loss(x, t)
+        batch = _mean_p_t(x, t).item()
+        expected = batch if expected is None else 0.05 * expected + 0.95 * batch  # the first batch sets it
+        assert loss.mean.item() == pytest.approx(expected, rel=1e-5)
+    state = loss.loss_state()
+    assert int(state["updates"]) == 3
+    restored = ATFLLoss().eval()
+    restored.load_loss_state(state)
+    x, t = batches[0]
+    torch.testing.assert_close(restored(x, t), atfl_loss(x, t, state["mean"]))  # eval: the mean stays
+
+
+def test_atfl_splits_at_p_t_one_half_and_caps_the_hard_weight():
+    # p_t > 0.5: (1 - p_t) ** -ln(mean); p_t <= 0.5: (lambda - p_t) ** -ln(p_t), -ln(p_t) capped so
+    # that lambda ** -ln(p_t) is at most 1024
+    x = torch.tensor([2.0, -0.5, -200.0], dtype=torch.float64)
+    t = torch.ones(3, dtype=torch.float64)
+    loss = atfl_loss(x, t, 0.5)
+    p = torch.sigmoid(x)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(x, t, reduction="none")
+    expected = bce * torch.stack([(1 - p[0]) ** -math.log(0.5), (1.5 - p[1]) ** -torch.log(p[1]),
+                                  (1.5 - p[2]) ** (math.log(MAX_WEIGHT) / math.log(1.5))])
+    torch.testing.assert_close(loss, expected, atol=0, rtol=1e-10)

@@ -8,6 +8,7 @@ from yolox.exp import get_exp
 
 from cli_helpers import TINY, error_line, run_tool
 from helpers import REPO
+from yolox_focal.losses import losses_for
 from yolox_focal.runtime.demo_data import make_demo_data
 
 EXP = REPO / "exps" / "demo" / "demo_focal.py"
@@ -100,7 +101,7 @@ def test_missing_checkpoint(data):
     ("max_epoch", "ten", "exp option max_epoch takes a whole number, got 'ten'"),
     ("basic_lr_per_img", "fast", "exp option basic_lr_per_img takes a number, got 'fast'"),
     ("input_size", "320", "exp option input_size takes a tuple like (320, 320), got '320'"),
-    ("box_loss", "ciuo", "box_loss must be one of iou, giou, diou, ciou, eiou, siou, alpha_iou, wiou, wiou_v3, mpdiou, shape_iou, nwd; got 'ciuo'"),
+    ("box_loss", "ciuo", "box_loss must be one of " + ", ".join(losses_for("box")) + "; got 'ciuo'"),
     ("focal_alpha", "half", "focal_alpha takes a number, got 'half'"),
     ("cls_label_smoothing", "1.5", "cls_label_smoothing must be in [0, 1), got 1.5"),
 ])

@@ -6,6 +6,7 @@ import torch
 from yolox.exp import get_exp
 
 from helpers import REPO
+from yolox_focal.losses import losses_for
 from yolox_focal import FOCAL_OVERRIDES, FocalYOLOXHead, all_settings, yolox_settings
 
 SETTING_NAMES = {s.name for s in all_settings()}
@@ -83,7 +84,7 @@ def test_cli_opts_set_objectness_keys():
     (["focal_gama", "2.0"], "unknown exp option 'focal_gama': did you mean 'focal_gamma'"),
     (["focal_gamma", "-1"], "focal_gamma must be a finite number >= 0, got -1.0"),
     (["focal_gamma", "big"], "focal_gamma takes a number, got 'big'"),
-    (["obj_loss", "qfl"], "obj_loss must be one of bce, bce_blur, focal, qfocal, varifocal, poly1, poly1_focal; got 'qfl'"),
+    (["obj_loss", "qfl"], "obj_loss must be one of " + ", ".join(losses_for("obj")) + "; got 'qfl'"),
     (["focal_alpha", "1.5"], "focal_alpha must be in [0, 1] or None (no balancing), got 1.5"),
     (["box_loss", "ciuo"], "box_loss must be one of iou, giou, diou, ciou, eiou, siou"),
     (["obj_focal_gamma", "-1"], "obj_focal_gamma must be a finite number >= 0, got -1.0"),

@@ -386,7 +386,7 @@ def test_a_yolox_that_computes_losses_otherwise_raises(head_type, words):
 
 
 @pytest.mark.parametrize("settings,words", [
-    (dict(obj_loss="fcal"), "obj_loss must be one of bce, bce_blur, focal, qfocal, varifocal, poly1, poly1_focal; got 'fcal'"),
+    (dict(obj_loss="fcal"), "obj_loss must be one of " + ", ".join(losses_for("obj")) + "; got 'fcal'"),
     (dict(focal_gamma=-1), "focal_gamma must be a finite number >= 0, got -1"),
     (dict(focal_alpha=2), "focal_alpha must be in [0, 1] or None (no balancing), got 2"),
     (dict(obj_loss_weight=0), "obj_loss_weight must be a finite number > 0, got 0"),
@@ -396,7 +396,7 @@ def test_a_yolox_that_computes_losses_otherwise_raises(head_type, words):
     (dict(obj_focal_gamma=2.0, focal_gamma=1.0), "obj_focal_gamma and focal_gamma are one setting, given 2.0 and 1.0; "
                                                  "give one of them"),
     (dict(cls_label_smoothing=1.0), "cls_label_smoothing must be in [0, 1), got 1.0"),
-    (dict(cls_loss="bce_blur"), "cls_loss must be one of bce, focal, qfocal, varifocal, slide, slide_ema, poly1, poly1_focal; got 'bce_blur'"),
+    (dict(cls_loss="bce_blur"), "cls_loss must be one of " + ", ".join(losses_for("cls")) + "; got 'bce_blur'"),
     (dict(focal_gama=2.0), "unknown loss setting 'focal_gama'; did you mean 'focal_gamma'?"),
 ])
 def test_invalid_settings_fail_when_built(settings, words):

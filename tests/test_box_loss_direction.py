@@ -1,9 +1,10 @@
 """No box loss of the kit rewards moving a prediction away from its target: for every registered box
-loss, with every setting of the box modifiers it accepts (Inner-IoU, Focaler-IoU: taken from the
-options the loss declares and their declared ranges, so a loss or option added later is covered),
-the derivative of the loss along the direction that moves the prediction's centre away from its
-target's is never negative. Flat is allowed: the papers' forms are flat where the modified IoU
-clamps.
+loss, with every setting of the box modifiers it accepts (Inner-IoU, Focaler-IoU) and every setting
+of the box mix and weights (Wise focusing v2/v3, Focal-EIoU's IoU ** gamma, the IoU + Gaussian mix),
+alone and composed with the modifiers (taken from the options the loss declares and their declared
+ranges, so a loss or option added later is covered), the derivative of the loss along the direction
+that moves the prediction's centre away from its target's is never negative. Flat is allowed: the
+papers' forms are flat where the modified IoU clamps.
 
 ``eiou`` is the one known exception, of its own formula: its width and height terms are divided by
 the enclosing box, which grows as the centre moves away (see its docstring for the measured shares).
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 from yolox_focal.losses import LOSSES
-from yolox_focal.losses.declare import BOX_MODIFIERS, OPTIONS
+from yolox_focal.losses.declare import BOX_MODIFIERS, BOX_WEIGHTING, OPTIONS
 
 pytestmark = pytest.mark.any_yolox
 
@@ -30,9 +31,14 @@ def box_losses():
 
 
 def option_values(option):
-    """A few values of a declared option across its declared range, its default (off) among them."""
+    """A few values of a declared option across its declared range (or all its choices), its default
+    (off) among them."""
     param = OPTIONS[option]
-    if math.isinf(param.high):
+    if param.choices is not None:
+        return list(param.choices)
+    if math.isinf(param.high) and param.default == 0:  # off at 0: up from it
+        values = [0.25, 0.5, 1.0, 2.0]
+    elif math.isinf(param.high):  # around the default
         values = [param.default * f for f in (0.5, 0.8, 1.25, 2.0)]
     else:
         values = [param.low + (param.high - param.low) * f for f in (0.0, 0.3, 0.7, 1.0)]
@@ -53,18 +59,60 @@ def modifier_settings(cls):
     return settings
 
 
+# the options of the mix and the weights that only matter with another one on: option -> (option, its values)
+NEEDS_ON = {"wise_alpha": ("wise_focusing", ("v2", "v3")), "wise_delta": ("wise_focusing", ("v2", "v3")),
+            "wise_momentum": ("wise_focusing", ("v2", "v3")), "gaussian_mix_ratio": ("gaussian_mix", ("nwd", "gcd")),
+            "nwd_constant": ("gaussian_mix", ("nwd",))}
+
+
+def weighting_settings(cls):
+    """Every value of every mix and weight option the loss accepts, one option at a time (with the
+    option it depends on switched on), then all of them on together; off ({}) first."""
+    options = [o for o in cls.options() if o in BOX_WEIGHTING]
+    settings = [{}]
+    for option in options:
+        for value in option_values(option):
+            if value == OPTIONS[option].default:
+                continue
+            main, on_values = NEEDS_ON.get(option, (None, (None,)))
+            for on in on_values:
+                settings.append({option: value} if main is None else {main: on, option: value})
+    for wise, mix in itertools.product(("v2", "v3"), ("nwd", "gcd")):
+        settings.append({"wise_focusing": wise, "focal_gamma": 0.5, "gaussian_mix": mix, "gaussian_mix_ratio": 0.3})
+    accepted = []
+    for setting in settings:
+        setting = {k: v for k, v in setting.items() if k in options}
+        try:
+            cls.check_options(setting)
+        except ValueError:
+            continue  # a weight on a loss that takes none (not IoU-based, or with a focusing of its own)
+        if setting not in accepted:
+            accepted.append(setting)
+    return accepted
+
+
+def option_settings(cls):
+    """The modifier settings with the mix and weights off, the mix and weight settings with the
+    modifiers off, and every mix and weight setting composed with the modifiers' strongest settings."""
+    modifiers = modifier_settings(cls)
+    weights = weighting_settings(cls)
+    strongest = [m for m in modifiers if m.get("focaler_low", 0) > 0 or m.get("inner_ratio", 1) < 0.5][:3]
+    return modifiers + weights[1:] + [{**m, **w} for m in strongest for w in weights[1:]]
+
+
 def loss_instances(name):
-    """(label, module in eval mode) for every modifier setting and, for a stateful loss, every
-    running mean of RUNNING_MEANS (eval mode: the mean stays as set)."""
+    """(label, module in eval mode) for every option setting and, for a loss that keeps state (of its
+    own or the Wise focusing's), every running mean of RUNNING_MEANS (eval mode: the mean stays as set)."""
     cls = LOSSES[name]
-    for setting in modifier_settings(cls):
+    for setting in option_settings(cls):
         loss = cls(**setting).eval()
-        if not loss.stateful:
+        if not loss.loss_state():
             yield str(setting), loss
             continue
         for mean in RUNNING_MEANS:
             loss = cls(**setting).eval()
-            loss.load_loss_state({key: torch.tensor(mean if key == "mean" else 100.0) for key in loss.loss_state()})
+            loss.load_loss_state({key: torch.tensor(mean if key.endswith("mean") else 100.0)
+                                  for key in loss.loss_state()})
             yield f"{setting} mean {mean}", loss
 
 
@@ -107,13 +155,20 @@ def test_the_pairs_span_high_overlap_to_disjoint():
 
 
 def test_every_option_of_every_box_loss_is_covered():
-    # the settings come from the declared options: the modifiers where a loss takes them, off alone elsewhere
+    # the settings come from the declared options: the modifiers and weights where a loss takes them,
+    # the mix everywhere, off alone for nothing
+    mix = {"gaussian_mix", "gaussian_mix_ratio", "nwd_constant"}
     for name in box_losses():
         cls = LOSSES[name]
-        settings = modifier_settings(cls)
+        settings = option_settings(cls)
         changed = {k for s in settings for k, v in s.items() if v != OPTIONS[k].default}
-        assert changed == (set(BOX_MODIFIERS) if cls.iou_based else set()), name
-        assert len(settings) >= (20 if cls.iou_based else 1), name
+        expected = set(BOX_MODIFIERS) | set(BOX_WEIGHTING) if cls.iou_based else mix
+        if cls.stateful:
+            expected -= {"wise_focusing", "wise_alpha", "wise_delta", "wise_momentum"}  # focused of its own
+        assert changed == expected, name
+        assert len(settings) >= (60 if cls.iou_based else 8), name
+        assert sum(1 for s in settings if set(s) & set(BOX_MODIFIERS) and set(s) & set(BOX_WEIGHTING)) >= (
+            30 if cls.iou_based else 0), name
 
 
 @pytest.mark.parametrize("name", [n for n in box_losses() if n not in EXCEPTIONS])

@@ -43,6 +43,8 @@ from torch import nn
 
 from ._common import SMOOTHING, Param, check_reduction, reduce, smooth_targets
 from .box_geometry import modified_iou
+from .box_weights import BOX_WEIGHT_OPTIONS, BoxWeighting
+from .running_state import all_reduce_sum
 
 __all__ = ["Param", "KitLoss", "LOSSES", "OPTIONS", "BRANCH_OPTIONS", "register", "losses_for", "penalty_form",
            "all_reduce_sum"]
@@ -61,12 +63,18 @@ OPTIONS = {
         "the loss; low 0 and high 1: off")),
     "focaler_high": Param(1.0, 0, 1, low_open=True, doc="Focaler-IoU: the upper end of the IoU interval "
                                                          "mapped onto [0, 1]"),
+    **BOX_WEIGHT_OPTIONS,
     "weight": Param(1.0, 0, low_open=True, doc="multiplies the loss"),
 }
 BOX_MODIFIERS = ("inner_ratio", "focaler_low", "focaler_high")
+# the mix and the weights of box_weights.py; nwd_constant is the nwd loss's own setting, box_nwd_constant
+BOX_WEIGHTING = tuple(BOX_WEIGHT_OPTIONS)
+# options that only an IoU-based loss takes, and what each is called in the refusal
+IOU_ONLY = {"inner_ratio": "modifies", "focaler_low": "modifies", "focaler_high": "modifies",
+            "wise_focusing": "weights", "focal_gamma": "weights"}
 # The one table of which options a branch takes; a loss takes those of the branches it serves.
 # Objectness targets are YOLOX's hard 0/1 foreground mask: label smoothing is a classification option.
-BRANCH_OPTIONS = {"obj": ("weight",), "cls": ("label_smoothing", "weight"), "box": BOX_MODIFIERS + ("weight",)}
+BRANCH_OPTIONS = {"obj": ("weight",), "cls": ("label_smoothing", "weight"), "box": BOX_MODIFIERS + BOX_WEIGHTING + ("weight",)}
 
 
 class KitLoss(nn.Module):
@@ -110,6 +118,9 @@ class KitLoss(nn.Module):
         modifiers = {k: options[k] for k in BOX_MODIFIERS if k in options}
         on = any(v != OPTIONS[k].default for k, v in modifiers.items())
         self.modifiers = modifiers if on else {}
+        # the mix and the weights, built only where one is on (box_weights.py)
+        self.box_weighting = BoxWeighting(options) if BoxWeighting.is_on(options) else None
+        self.box_options = {k: options[k] for k in BOX_WEIGHTING if k in options}
         self.batch_context = {}  # set by the kit before each batch (LossKit.start_batch)
 
     @classmethod
@@ -131,10 +142,13 @@ class KitLoss(nn.Module):
         if low >= high:
             raise ValueError(f"{label('focaler_low')} must be below {label('focaler_high')}, got {low!r} "
                              f"and {high!r}")
-        changed = [k for k in BOX_MODIFIERS if k in options and options[k] != OPTIONS[k].default]
+        changed = [k for k in IOU_ONLY if k in options and options[k] != OPTIONS[k].default]
         if changed and not cls.iou_based:
-            raise ValueError(f"{label(changed[0])} modifies an IoU-based box loss, and {cls.name} is not one; "
-                             f"leave it at {OPTIONS[changed[0]].default}")
+            raise ValueError(f"{label(changed[0])} {IOU_ONLY[changed[0]]} an IoU-based box loss, and {cls.name} is "
+                             f"not one; leave it at {OPTIONS[changed[0]].default}")
+        if options.get("wise_focusing", "off") != "off" and cls.stateful:
+            raise ValueError(f"{label('wise_focusing')} adds Wise-IoU's focusing, which {cls.name} has of its own; "
+                             f"leave it at off (wiou_v3 is wiou with it at v3)")
 
     def base_loss(self, pred, target, **context):
         """The declared loss, element-wise (per box for a box loss), before the options: the
@@ -166,26 +180,33 @@ class KitLoss(nn.Module):
             if needed[key] is None:
                 raise ValueError(f"the {self.name} loss needs the batch's {key}: pass {key}=... or call "
                                  f"LossKit.start_batch(imgs) before the losses")
+        iou = None
         if self.modifiers:
             iou, modified = modified_iou(pred, target, **self.modifiers)
             loss = self.with_modified_iou(pred, target, iou, modified, **needed)
         else:
             loss = self.base_loss(pred, target, **needed)
+        if self.box_weighting is not None:  # the mix, then the weights, on the whole (box_weights.py)
+            loss = self.box_weighting.apply(loss, pred, target, iou, self.training)
         if self.weight != 1:
             loss = loss * self.weight
         return reduce(loss, self.reduction)
 
     def loss_state(self):
-        """The state to save beside the model's state dict: ``{name: tensor}`` (empty: none)."""
-        return {}
+        """The state to save beside the model's state dict: ``{name: tensor}`` (empty: none); a
+        loss of its own keeps none, but the Wise focusing option keeps its running mean."""
+        return self.box_weighting.state() if self.box_weighting is not None else {}
 
     def load_loss_state(self, state):
         """Take back what :meth:`loss_state` gave."""
-        if state:
+        if self.box_weighting is not None:
+            self.box_weighting.load(f"the {self.name} loss", state)
+        elif state:
             raise ValueError(f"the {self.name} loss keeps no state, but was given {sorted(state)}")
 
     def extra_repr(self):
-        options = {"weight": self.weight, "label_smoothing": self.label_smoothing, **self.modifiers}
+        options = {"weight": self.weight, "label_smoothing": self.label_smoothing, **self.modifiers,
+                   **self.box_options}
         changed = {k: v for k, v in options.items() if k in self.options() and v != OPTIONS[k].default}
         parts = [f"{k}={v}" for k, v in {**self.values, **changed}.items()]
         return ", ".join(parts + [f"reduction={self.reduction!r}"])
@@ -227,12 +248,3 @@ def register(cls):
 def losses_for(branch):
     """The names of the losses that may serve ``branch``, in registration order."""
     return tuple(name for name, cls in LOSSES.items() if branch in cls.branches)
-
-
-def all_reduce_sum(tensor):
-    """``tensor`` summed over the processes of a torch.distributed run (itself in one process), so
-    that a statistic, and the state updated from it, is the same on every process."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        tensor = tensor.clone()
-        torch.distributed.all_reduce(tensor)
-    return tensor

@@ -24,9 +24,13 @@ Needs only torch.
 
 import torch
 
-from ._common import EPS
+from ._common import EPS, Param
 
-__all__ = ["wasserstein_distance", "gcd_distance", "nwd_similarity", "gcd_similarity"]
+__all__ = ["wasserstein_distance", "gcd_distance", "nwd_similarity", "gcd_similarity", "NWD_CONSTANT"]
+
+# NWD's C, one setting (box_nwd_constant) for the nwd loss, the IoU + NWD mix and the assignment's nwd
+NWD_CONSTANT = Param(12.8, 0, low_open=True, doc="normalising constant C in pixels: the dataset's average "
+                     "absolute object size (paper: 12.8 on AI-TOD); also the NWD of box_gaussian_mix")
 
 
 def _guarded_sqrt(squared):

@@ -15,15 +15,13 @@ Needs only torch.
 
 import torch
 
-from ._common import Param, reduce
+from ._common import reduce
 from .box_geometry import box_inputs
 from .declare import KitLoss, register
+from .gaussian import NWD_CONSTANT as CONSTANT
 from .gaussian import wasserstein_distance
 
 __all__ = ["nwd_loss", "NWDLoss"]
-
-CONSTANT = Param(12.8, 0, low_open=True, doc="normalising constant C in pixels: the "
-                 "dataset's average absolute object size (paper: 12.8 on AI-TOD)")
 
 
 def nwd_loss(pred, target, constant=12.8, reduction="none"):

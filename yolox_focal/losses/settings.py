@@ -7,7 +7,10 @@ For each branch (``obj``, ``cls``, ``box``):
 - ``{branch}_{loss}_{param}``: each parameter of each of those losses (``cls_focal_gamma``,
   ``box_siou_theta``), with the range, default and doc its ``Param`` declares;
 - the branch's options (``declare.OPTIONS``): ``cls_label_smoothing``; ``box_inner_ratio``,
-  ``box_focaler_low``, ``box_focaler_high``; and ``{branch}_loss_weight``.
+  ``box_focaler_low``, ``box_focaler_high``, the mix and weights of box_weights.py
+  (``box_wise_focusing``, ``box_focal_gamma``, ``box_gaussian_mix``, ...); and
+  ``{branch}_loss_weight``. An option that is a loss's own quantity reads that loss's setting
+  (the mix's NWD constant is ``box_nwd_constant``), declared once.
 
 ``focal_gamma`` and ``focal_alpha``, the names these settings had first, stay as aliases of
 ``obj_focal_gamma`` and ``obj_focal_alpha`` (``ALIASES``).
@@ -100,9 +103,16 @@ def all_settings():
             for arg, param in LOSSES[loss].params.items():
                 settings.append(Setting(f"{branch}_{loss}_{arg}", branch, f"{loss}: {param.doc}", param, loss=loss,
                                         arg=arg))
+        declared = {s.name: s for s in settings}
         for option in BRANCH_OPTIONS[branch]:
+            name = option_setting(branch, option)
+            if name in declared:  # an option that reads a loss's own setting (box_nwd_constant)
+                if declared[name].param is not OPTIONS[option]:
+                    raise TypeError(f"the option {option} and {declared[name].loss}'s {declared[name].arg} "
+                                    f"are one setting, {name}, and must declare it with one Param")
+                continue
             doc = f"multiplies the {what} loss" if option == "weight" else OPTIONS[option].doc
-            settings.append(Setting(option_setting(branch, option), branch, doc, OPTIONS[option], option=option))
+            settings.append(Setting(name, branch, doc, OPTIONS[option], option=option))
     return tuple(settings)
 
 

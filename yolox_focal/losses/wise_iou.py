@@ -27,29 +27,17 @@ parameters, v3 keeps the running mean and has three; one declaration each says e
 Needs only torch.
 """
 
-import math
-
 import torch
 
-from ._common import EPS, Param, reduce
+from ._common import EPS, reduce
 from .box_geometry import PairGeometry, box_inputs
+from .box_weights import WISE_PARAMS, wise_v3_weight
 from .declare import KitLoss, register
 from .running_mean import RunningMeanLoss
 
 __all__ = ["wiou_loss", "wiou_v3_loss", "WIoULoss", "WIoUv3Loss"]
 
-WIOU_V3_PARAMS = {
-    "alpha": Param(1.9, 0, low_open=True, doc="base of the focusing: with delta, where the "
-                   "gradient gain peaks (paper: 1.9)"),
-    "delta": Param(3.0, 0, low_open=True, doc="outlier degree beta whose weight r is 1 (paper: 3)"),
-    # the authors' code's early value: 1 - 0.5 ** (1 / 7000), a half-life of 7000 batches
-    # (1 - 0.05 ** (1 / (t n)) with t n ~ 30000: the initial mean weighs 5 % after about 30000
-    # batches). Since their commit 9396f48 (2023-12-24) they use momentum 0.01, alpha 1.7 and
-    # delta 2.7; these defaults stay the paper's and the early code's (module docstring).
-    "momentum": Param(1 - 0.5 ** (1 / 7000), 0, 1, low_open=True,
-                      doc="momentum of the running mean of 1 - IoU; 1 - 0.05 ** (1 / batches) forgets "
-                          "the initial 1 to 5 % in that many batches (1: each batch's own mean)"),
-}
+WIOU_V3_PARAMS = WISE_PARAMS  # the focusing's parameters, declared once (box_weights.py)
 
 
 def _wiou_v1(pred, target):
@@ -115,14 +103,6 @@ def _distance_attention(pred, target):
     return torch.exp(g.offset.square().sum(0) / (g.enclosing.square().sum(0) + EPS).detach())
 
 
-def _focusing(iou_loss, mean, alpha, delta):
-    """r = beta / (delta alpha^(beta - delta)), beta = (1 - IoU) / mean, without gradient."""
-    beta = iou_loss.detach() / mean.clamp(min=EPS)
-    # beta / (delta alpha^(beta - delta)) as (beta / delta) exp((delta - beta) ln alpha): in place
-    log_alpha = math.log(alpha)
-    return torch.mul(beta, -log_alpha).add_(delta * log_alpha).exp_().mul_(beta).div_(delta)
-
-
 def wiou_v3_loss(pred, target, mean, alpha=1.9, delta=3.0, reduction="none"):
     """Wise-IoU v3 of ``(..., 4)`` boxes against a given ``mean`` of ``1 - IoU`` (a number or a
     0-dim tensor): the stateless core of :class:`WIoUv3Loss`, which keeps that mean."""
@@ -130,7 +110,7 @@ def wiou_v3_loss(pred, target, mean, alpha=1.9, delta=3.0, reduction="none"):
         WIOU_V3_PARAMS[key].check(f"wiou_v3 {key}", value)
     pred, target, shape = box_inputs("wiou_v3 loss", pred, target, reduction)
     loss, iou_loss = _wiou_v1(pred, target)
-    weight = _focusing(iou_loss, torch.as_tensor(mean, device=pred.device), alpha, delta)
+    weight = wise_v3_weight(iou_loss, torch.as_tensor(mean, device=pred.device), alpha, delta)
     return reduce((weight * loss).reshape(shape), reduction)
 
 
@@ -182,4 +162,4 @@ class WIoUv3Loss(RunningMeanLoss):
     def _focused(self, loss, iou_loss):
         """r ``loss``, r from ``iou_loss`` (1 - IoU) against the running mean, moved by this batch."""
         mean = self.update_mean(iou_loss.sum(), iou_loss.new_full((), iou_loss.numel()))
-        return _focusing(iou_loss, mean, self.values["alpha"], self.values["delta"]) * loss
+        return wise_v3_weight(iou_loss, mean, self.values["alpha"], self.values["delta"]) * loss

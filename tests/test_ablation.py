@@ -1,7 +1,8 @@
-"""The ablation runner's bookkeeping: its table and plots from finished runs, and the guard that
-keeps a resumed run on the schedule it started with. (Training itself is covered by
-test_cpu_training.py, through the same tools/train.py the runner calls.)"""
+"""The ablation's bookkeeping (yolox_focal.ablation, tools/ablate.py): its table and plots from
+finished runs, and the guard that keeps a resumed run on the schedule it started with. (Training
+itself is covered by test_cpu_training.py, through the same tools/train.py the runs call.)"""
 
+import argparse
 import json
 import os
 import subprocess
@@ -11,12 +12,12 @@ import pytest
 
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-import ablate  # noqa: E402
+from yolox_focal.ablation import cli, grid, report, runs
+from yolox_focal.runtime.errors import UsageError
 
 
 def write_run(out, variant, seed, ap50s, done=True, record=None):
-    directory = ablate.run_dir(out, variant, seed)
+    directory = grid.run_dir(out, variant, seed)
     directory.mkdir(parents=True, exist_ok=True)
     records = [{"epoch": e + 1, "obj_loss": 1.0 / (e + 1), "ap50": ap, "ap50_95": ap / 2, "ap_small": ap / 4}
                for e, ap in enumerate(ap50s)]
@@ -30,7 +31,7 @@ def test_table_is_mean_and_spread_of_last_epochs_of_finished_runs(tmp_path):
     write_run(tmp_path, "yolox", 1, [0.1, 0.5])
     write_run(tmp_path, "yolox", 2, [0.9, 0.9], done=False)  # interrupted: left out of the means
     write_run(tmp_path, "focal", 0, [0.05, 0.2], record={"train_seconds": 420.0})
-    table = ablate.summary_table(tmp_path, ["yolox", "focal", "focal-w4"], [0, 1, 2])
+    table = report.summary_table(tmp_path, ["yolox", "focal", "focal-w4"], [0, 1, 2])
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
     assert set(rows) == {"yolox", "focal"}  # focal-w4 has no finished run
     assert rows["yolox"][0] == "YOLOX's losses" and rows["focal"][0] == "obj_loss=focal"
@@ -47,7 +48,7 @@ def test_differences_are_paired_by_seed_and_judged_against_seed_noise(tmp_path):
         write_run(tmp_path, "ciou", seed, [ap + 0.02 + 0.001 * seed])  # ... ciou is steadily ahead
         write_run(tmp_path, "giou", seed, [ap + (0.05, -0.06, 0.02)[seed]])  # giou: up and down
     write_run(tmp_path, "diou", 0, [0.9])  # one seed: nothing to pair
-    table = ablate.difference_table(tmp_path, ["yolox", "ciou", "giou", "diou"], [0, 1, 2])
+    table = report.difference_table(tmp_path, ["yolox", "ciou", "giou", "diou"], [0, 1, 2])
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
     assert set(rows) == {"ciou", "giou"}
     # AP50: mean ± sd [mean ± t(2 df) * sd / sqrt(3)], the interval leaving out 0
@@ -63,28 +64,29 @@ def test_footer_counts_runs_training_time_and_machines(tmp_path):
     write_run(tmp_path, "focal", 0, [0.2], record={"train_seconds": 1800.0, "trained_on": where})
     write_run(tmp_path, "focal", 1, [0.2])  # recorded nothing
     write_run(tmp_path, "ciou", 0, [0.2], done=False)
-    assert ablate.runs_footer(tmp_path, ["yolox", "focal", "ciou"], [0, 1]) == (
+    assert report.runs_footer(tmp_path, ["yolox", "focal", "ciou"], [0, 1]) == (
         f"3 runs finished, 1.0 h of training (recorded for 2 of them); trained on: {where} (2 runs); not recorded (1 run)")
 
 
 def test_a_run_records_what_it_trained_on():
     import torch
-    from common import cpu_model
 
-    assert ablate.trained_on("cpu", fp16=True) == f"CPU {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    from yolox_focal.runtime.machine import cpu_model
+
+    assert runs.trained_on("cpu", fp16=True) == f"CPU {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def test_own_variants_and_progress():
-    table = ablate.parse_variants([["lr2", "basic_lr_per_img", "0.002", "box_loss", "ciou"]])
+    table = grid.parse_variants([["lr2", "basic_lr_per_img", "0.002", "box_loss", "ciou"]])
     assert table["lr2"] == {"basic_lr_per_img": "0.002", "box_loss": "ciou"} and "focal" in table
-    opts = ablate.variant_opts(table, "lr2")
+    opts = grid.variant_opts(table, "lr2")
     assert opts[opts.index("box_loss") + 1] == "ciou" and opts[opts.index("obj_loss") + 1] == "bce"
-    with pytest.raises(SystemExit, match="built-in variant"):
-        ablate.parse_variants([["focal", "obj_loss", "bce"]])
-    with pytest.raises(SystemExit, match="key value pairs"):
-        ablate.parse_variants([["odd", "box_loss"]])
-    assert ablate.progress_line(0, 21, []) == "[run 1/21] "
-    assert ablate.progress_line(3, 21, [300.0, 360.0, 330.0]) == "[run 4/21, 3 done, ~1h39m left] "
+    with pytest.raises(UsageError, match="built-in variant"):
+        grid.parse_variants([["focal", "obj_loss", "bce"]])
+    with pytest.raises(UsageError, match="key value pairs"):
+        grid.parse_variants([["odd", "box_loss"]])
+    assert runs.progress_line(0, 21, []) == "[run 1/21] "
+    assert runs.progress_line(3, 21, [300.0, 360.0, 330.0]) == "[run 4/21, 3 done, ~1h39m left] "
 
 
 def test_report_only_writes_table_and_plots(tmp_path):
@@ -92,11 +94,11 @@ def test_report_only_writes_table_and_plots(tmp_path):
     for seed in (0, 1):
         write_run(tmp_path, "yolox", seed, [0.1, 0.3 + seed / 10])
         write_run(tmp_path, "focal", seed, [0.05, 0.2 + seed / 20])
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "ablate.py"), "--report-only", "--out", str(tmp_path),
+    subprocess.run([sys.executable, str(REPO / "tools" / "ablate.py"), "--report-only", "--out", str(tmp_path),
                     "--variants", "yolox", "focal", "--seeds", "0", "1"], check=True, capture_output=True)
     report = (tmp_path / "ablation.md").read_text()
     assert "| focal |" in report and "| focal | -0.0625 ± 0.0177 [-0.2213, +0.0963] |" in report  # AP50:95
-    assert f"`python benchmarks/ablate.py -f exps/demo/demo_focal.py --out {tmp_path} --variants yolox focal " \
+    assert f"`python tools/ablate.py -f exps/demo/demo_focal.py --out {tmp_path} --variants yolox focal " \
            "--seeds 0 1 -b 16 --device auto`" in report
     assert "4 runs finished, training time not recorded; trained on: not recorded (4 runs)" in report
     for name in ("ablation_ap.png", "ablation_ap50.png", "ablation_obj_loss.png", "ablation_differences.png"):
@@ -105,45 +107,45 @@ def test_report_only_writes_table_and_plots(tmp_path):
 
 def test_a_run_resumes_only_with_its_own_settings(tmp_path):
     directory = tmp_path / "focal-seed0"
-    ablate.check_same_settings(directory, {"batch_size": 16, "opts": ["max_epoch", "12"]})
-    ablate.check_same_settings(directory, {"batch_size": 16, "opts": ["max_epoch", "12"]})  # same: fine
-    with pytest.raises(SystemExit, match="was trained with .* pass the same -b/--opts, or another --out"):
-        ablate.check_same_settings(directory, {"batch_size": 16, "opts": ["max_epoch", "18"]})
+    runs.check_same_settings(directory, {"batch_size": 16, "opts": ["max_epoch", "12"]})
+    runs.check_same_settings(directory, {"batch_size": 16, "opts": ["max_epoch", "12"]})  # same: fine
+    with pytest.raises(UsageError, match="was trained with .* pass the same -b/--opts, or another --out"):
+        runs.check_same_settings(directory, {"batch_size": 16, "opts": ["max_epoch", "18"]})
 
 
 def test_a_finished_run_of_another_exp_is_not_kept(tmp_path):
-    args = ablate.argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
-                                     exp_file=ablate.DEMO_EXP, variant_table=ablate.VARIANTS)
-    opts = ablate.variant_opts(ablate.VARIANTS, "focal") + ["seed", "0", "max_epoch", "12"]
-    exp = ablate.exp_settings(ablate.DEMO_EXP, opts)
+    args = argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
+                                     exp_file=cli.DEMO_EXP, variant_table=grid.VARIANTS)
+    opts = grid.variant_opts(grid.VARIANTS, "focal") + ["seed", "0", "max_epoch", "12"]
+    exp = runs.exp_settings(cli.DEMO_EXP, opts)
     assert exp["max_epoch"] == 12 and exp["seed"] == 0 and exp["obj_loss"] == "focal"
-    directory = ablate.run_dir(tmp_path, "focal", 0)
+    directory = grid.run_dir(tmp_path, "focal", 0)
     directory.mkdir()
     (directory / "done").touch()
     before = dict(exp, basic_lr_per_img=exp["basic_lr_per_img"] / 2)  # the exp file has changed since
     (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "fp16": False,
                                                          "exp": before}))
-    with pytest.raises(SystemExit, match=r"other settings \(basic_lr_per_img: "):
-        ablate.train(tmp_path, "focal", 0, args)
+    with pytest.raises(UsageError, match=r"other settings \(basic_lr_per_img: "):
+        runs.train(tmp_path, "focal", 0, args)
     (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts}))  # older record
-    with pytest.raises(SystemExit, match="exp values: not recorded"):
-        ablate.train(tmp_path, "focal", 0, args)
+    with pytest.raises(UsageError, match="exp values: not recorded"):
+        runs.train(tmp_path, "focal", 0, args)
     (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "fp16": False,
                                                          "exp": exp}))
-    assert ablate.train(tmp_path, "focal", 0, args) == 0.0  # same settings, finished: kept, nothing trained
+    assert runs.train(tmp_path, "focal", 0, args) == 0.0  # same settings, finished: kept, nothing trained
 
 
 def test_a_resumed_grid_keeps_finished_runs_and_estimates_from_their_times(tmp_path, capsys):
-    args = ablate.argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
-                                     exp_file=ablate.DEMO_EXP, variant_table=ablate.VARIANTS, out=tmp_path,
+    args = argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
+                                     exp_file=cli.DEMO_EXP, variant_table=grid.VARIANTS, out=tmp_path,
                                      variants=["yolox", "focal", "ciou"], seeds=[0])
-    for variant, trained_on in [("yolox", ablate.trained_on("cpu", False)), ("focal", "another machine"),
-                                ("ciou", ablate.trained_on("cpu", False))]:
-        opts = ablate.variant_opts(ablate.VARIANTS, variant) + ["seed", "0"] + args.opts
-        ablate.check_same_settings(ablate.run_dir(tmp_path, variant, 0), {
-            "batch_size": 16, "opts": args.opts, "fp16": False, "exp": ablate.exp_settings(ablate.DEMO_EXP, opts)})
+    for variant, trained_on in [("yolox", runs.trained_on("cpu", False)), ("focal", "another machine"),
+                                ("ciou", runs.trained_on("cpu", False))]:
+        opts = grid.variant_opts(grid.VARIANTS, variant) + ["seed", "0"] + args.opts
+        runs.check_same_settings(grid.run_dir(tmp_path, variant, 0), {
+            "batch_size": 16, "opts": args.opts, "fp16": False, "exp": runs.exp_settings(cli.DEMO_EXP, opts)})
         write_run(tmp_path, variant, 0, [0.3], record={"train_seconds": 600.0, "trained_on": trained_on})
-    ablate.train_grid(args)
+    runs.train_grid(args)
     assert capsys.readouterr().out.splitlines() == [
         "[ablate] [run 1/3] yolox-seed0: done, kept",
         "[ablate] [run 2/3, 1 done, ~0h20m left] focal-seed0: done, kept",  # 10 min a run here, 2 left
@@ -156,25 +158,46 @@ def test_built_in_variants_of_the_newer_losses_name_registered_losses_of_their_b
     from yolox_focal.losses.declare import LOSSES
 
     newer = {"alpha-iou", "wiou", "wiou-v3", "mpdiou", "shape-iou", "nwd", "cls-slide", "obj-poly1", "cls-poly1-focal"}
-    assert newer <= set(ablate.VARIANTS)
+    assert newer <= set(grid.VARIANTS)
     for variant in newer:
-        ((key, loss),) = ablate.VARIANTS[variant].items()
+        ((key, loss),) = grid.VARIANTS[variant].items()
         assert key.endswith("_loss") and key[:-5] in LOSSES[loss].branches, variant
 
 
 def test_a_run_that_another_ablation_trains_is_refused(tmp_path):
-    args = ablate.argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
-                                     exp_file=ablate.DEMO_EXP, variant_table=ablate.VARIANTS)
-    directory = ablate.run_dir(tmp_path, "focal", 0)
+    args = argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
+                                     exp_file=cli.DEMO_EXP, variant_table=grid.VARIANTS)
+    directory = grid.run_dir(tmp_path, "focal", 0)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
                                "from yolox_focal.runtime.folder_claim import claim_folder\n"
                                f"claim_folder({str(directory)!r}); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
-        with pytest.raises(SystemExit, match=f"^ablate: {directory} is in use by another run .*pid {holder.pid},"):
-            ablate.train(tmp_path, "focal", 0, args)
+        with pytest.raises(UsageError, match=f"^{directory} is in use by another run .*pid {holder.pid},"):
+            runs.train(tmp_path, "focal", 0, args)
         assert not (directory / "settings.json").exists()  # refused before any work
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--variants", "yolox", "nope"], "error: unknown variant 'nope'; see --list, or define it with --variant"),
+    (["--seeds", "0", "1", "0"], "error: --seeds names seed 0 twice; name each seed once"),
+    (["--variant", "odd", "box_loss"], "error: --variant takes a name, then key value pairs; got odd box_loss"),
+    (["--opts", "max_epoch"], "error: --opts takes key value pairs; got max_epoch"),
+    (["-f", "no/such/exp.py"], "error: exp file not found: no/such/exp.py; pass an exp file with -f"),
+])
+def test_a_bad_command_is_one_line_before_any_work(tmp_path, argv, line):
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "ablate.py"), "--out", str(tmp_path / "grid"), *argv],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines(), result.stdout) == (2, [line], "")
+    assert not (tmp_path / "grid").exists()
+
+
+def test_the_benchmarks_folder_holds_no_user_command():
+    commands = [p.name for p in (REPO / "benchmarks").glob("*.py") if "__main__" in p.read_text()
+                and not p.name.startswith("bench_")]
+    assert commands == []
+    assert "python tools/ablate.py" in (REPO / "benchmarks" / "ablation_kit" / "ablation.md").read_text()

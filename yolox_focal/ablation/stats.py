@@ -1,0 +1,46 @@
+"""Paired differences between a variant and the baseline, over seeds."""
+
+import math
+import statistics
+from typing import NamedTuple
+
+__all__ = ["T_CRITICAL", "Difference", "mean_std", "paired_diffs", "paired_difference"]
+
+# two-sided 95 % critical values of Student's t, by degrees of freedom (1-10)
+T_CRITICAL = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+              10: 2.228}
+
+
+def mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+class Difference(NamedTuple):
+    """Variant minus baseline over the paired seeds: ``mean ± half_width`` is the 95 % confidence
+    interval of the mean, and the difference is distinguishable from seed noise where it leaves
+    out 0 (the two-sided paired t-test at 95 %)."""
+    mean: float
+    sd: float
+    n: int
+    half_width: float
+    distinguishable: bool
+
+
+def paired_diffs(variant_finals, baseline_finals, metric):
+    """Variant - baseline at each seed both finished and both evaluated."""
+    pairs = [(variant_finals[s].get(metric), baseline_finals[s].get(metric))
+             for s in variant_finals if s in baseline_finals]
+    return [v - b for v, b in pairs if v is not None and b is not None]
+
+
+def paired_difference(variant_finals, baseline_finals, metric):
+    """The ``Difference`` over the paired seeds; None where fewer than two seeds pair up."""
+    diffs = paired_diffs(variant_finals, baseline_finals, metric)
+    if len(diffs) < 2:
+        return None
+    mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
+    half_width = T_CRITICAL.get(len(diffs) - 1, 1.96) * sd / math.sqrt(len(diffs))
+    return Difference(mean, sd, len(diffs), half_width, abs(mean) > half_width)

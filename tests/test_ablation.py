@@ -101,6 +101,8 @@ def test_report_only_writes_table_and_plots(tmp_path):
     assert f"`python tools/ablate.py -f exps/demo/demo_focal.py --out {tmp_path} --variants yolox focal " \
            "--seeds 0 1 -b 16 --device auto`" in report
     assert "4 runs finished, training time not recorded; trained on: not recorded (4 runs)" in report
+    assert "- ap50_95: paired sd 0.0177 (pooled over 1 variant); a difference of 0.01 needs about 27 paired seeds" \
+        in report  # (2.8016 * 0.0177 / 0.01)^2 + 1.92 = 26.5
     for name in ("ablation_ap.png", "ablation_ap50.png", "ablation_obj_loss.png", "ablation_differences.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -201,3 +203,75 @@ def test_the_benchmarks_folder_holds_no_user_command():
                 and not p.name.startswith("bench_")]
     assert commands == []
     assert "python tools/ablate.py" in (REPO / "benchmarks" / "ablation_kit" / "ablation.md").read_text()
+
+
+def write_classes(out, variant, seed, per_class):
+    """A finished run whose last evaluation scored ``per_class`` ({name: AP50:95, or None}); AP50 twice that."""
+    directory = grid.run_dir(out, variant, seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {"epoch": 1, "ap50_95": 0.1, "ap50": 0.2, "ap_small": 0.05,
+              "per_class": {name: None if ap is None else {"ap50_95": ap, "ap50": 2 * ap} for name, ap in per_class.items()}}
+    (directory / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    (directory / "done").write_text("")
+
+
+def test_per_class_differences_are_paired_by_seed_and_name_the_classes_beyond_noise(tmp_path):
+    for seed, (circle, square) in enumerate([(0.30, 0.10), (0.10, 0.40), (0.50, 0.20)]):
+        write_classes(tmp_path, "yolox", seed, {"circle": circle, "square": square, "empty": None})
+        write_classes(tmp_path, "ciou", seed, {"circle": circle + 0.02 + 0.001 * seed,  # steadily ahead
+                                               "square": square + (0.05, -0.06, 0.02)[seed], "empty": None})
+    table = report.per_class_table(tmp_path, ["yolox", "ciou"], [0, 1, 2])
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:-1]]
+            for line in table.splitlines() if line.startswith("| ciou |")}
+    assert set(rows) == {("ciou", "circle"), ("ciou", "square")}  # "empty" has no objects: nothing to pair
+    assert rows[("ciou", "circle")] == ["+0.0210 ± 0.0010 [+0.0185, +0.0235] *", "+0.0420 ± 0.0020 [+0.0370, +0.0470] *"]
+    assert rows[("ciou", "square")][0] == "+0.0033 ± 0.0569 [-0.1379, +0.1446]"
+    assert table.splitlines()[-1] == "- ciou: circle ap50_95 (better), circle ap50 (better)"
+
+
+def test_per_class_is_reported_only_where_runs_recorded_it(tmp_path):
+    for seed in (0, 1):
+        write_run(tmp_path, "yolox", seed, [0.3])
+        write_run(tmp_path, "focal", seed, [0.2])
+    assert report.per_class_table(tmp_path, ["yolox", "focal"], [0, 1]).startswith(
+        "Per class: the baseline's runs hold no per-class AP")
+
+
+def test_seeds_needed_matches_the_exact_paired_t_test_sizes():
+    from yolox_focal.ablation.stats import seeds_needed
+
+    # the exact sizes of the two-sided paired t-test at 5 % with power 80 % (G*Power; Cohen's tables) for
+    # effect / sd = 0.5 and 1.0, and its normal-theory part alone at 0.1 (large n: the two agree)
+    assert seeds_needed(sd=0.02, effect=0.01) == 34
+    assert seeds_needed(sd=0.01, effect=0.01) == 10
+    assert seeds_needed(sd=0.1, effect=0.01) == 787  # 2.8016^2 * 100 = 784.9, + 1.92
+    assert seeds_needed(sd=0.0, effect=0.01) == 2
+    with pytest.raises(ValueError, match="effect must be above 0"):
+        seeds_needed(sd=0.1, effect=0)
+
+
+def test_the_seeds_line_pools_the_paired_spread_of_the_variants(tmp_path):
+    from yolox_focal.ablation.stats import pooled_sd, seeds_needed
+
+    for seed, ap in enumerate([0.30, 0.10, 0.50]):
+        write_run(tmp_path, "yolox", seed, [ap])
+        write_run(tmp_path, "ciou", seed, [ap + 0.02 + 0.001 * seed])
+        write_run(tmp_path, "giou", seed, [ap + (0.05, -0.06, 0.02)[seed]])
+    lines = report.seeds_lines(tmp_path, ["yolox", "ciou", "giou"], [0, 1, 2], min_effect=0.01).splitlines()
+    finals = {v: runs.finals_of(tmp_path, v, [0, 1, 2]) for v in ("yolox", "ciou", "giou")}
+    from yolox_focal.ablation.stats import paired_difference
+
+    ap50 = [paired_difference(finals[v], finals["yolox"], "ap50") for v in ("ciou", "giou")]
+    sd = pooled_sd(ap50)
+    assert sd == pytest.approx(((0.001 ** 2 + 0.05686 ** 2) / 2) ** 0.5, rel=1e-3)  # equal dof: the variances' mean
+    assert f"- ap50: paired sd {sd:.4f} (pooled over 2 variants); a difference of 0.01 needs about " \
+           f"{seeds_needed(sd, 0.01)} paired seeds" in lines
+    lonely = report.seeds_lines(tmp_path, ["yolox"], [0, 1, 2], min_effect=0.01)
+    assert "- ap50_95: no paired spread yet" in lonely
+
+
+def test_min_effect_is_checked_before_any_work(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "ablate.py"), "--out", str(tmp_path / "grid"),
+                             "--min-effect", "5"], capture_output=True, text=True)
+    assert result.stderr.splitlines() == ["error: --min-effect 5 is not a difference of AP; give one between 0 "
+                                          "and 1, e.g. 0.01"] and result.returncode == 2

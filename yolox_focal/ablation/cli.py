@@ -2,7 +2,7 @@
 
     python tools/ablate.py [-f EXP] [--variants NAME ...] [--variant NAME KEY VALUE ...]
                            [--seeds 0 1 2] [--out DIR] [--device auto] [-b 16] [--fp16]
-                           [--opts KEY VALUE ...] [--report-only] [--list]
+                           [--opts KEY VALUE ...] [--min-effect 0.01] [--report-only] [--list]
 
 Every variant trains ``-f EXP`` (default: the demo exp, exps/demo/demo_focal.py) with the same
 schedule and seeds; ``--opts key value ...`` go to every run, e.g. ``--opts max_epoch 12
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..runtime.errors import UsageError
-from .grid import DEFAULT_VARIANTS, VARIANTS, describe, parse_variants
+from .grid import DEFAULT_MIN_EFFECT, DEFAULT_VARIANTS, VARIANTS, describe, parse_variants
 from .report import write_report
 from .runs import REPO, train_grid
 
@@ -40,6 +40,8 @@ def parser():
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--fp16", action="store_true", help="mixed precision (CUDA only; ignored on the CPU)")
     p.add_argument("-b", "--batch-size", type=int, default=16)
+    p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="AP",
+                   help=f"the difference the report sizes the seeds for (default {DEFAULT_MIN_EFFECT} AP)")
     p.add_argument("--report-only", action="store_true", help="only rebuild table and plots")
     p.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
                    help="exp options for every run, e.g. --opts max_epoch 12 no_aug_epochs 2")
@@ -62,6 +64,9 @@ def parse_args(argv=None):
         raise UsageError(f"--seeds names seed {repeated[0]} twice; name each seed once")
     if len(args.opts) % 2:
         raise UsageError(f"--opts takes key value pairs; got {' '.join(args.opts)}")
+    if not 0 < args.min_effect < 1:
+        raise UsageError(f"--min-effect {args.min_effect:g} is not a difference of AP; give one between 0 and 1, "
+                         f"e.g. {DEFAULT_MIN_EFFECT}")
     if not args.exp_file.is_file():
         raise UsageError(f"exp file not found: {args.exp_file}; pass an exp file with -f")
     args.exp_file, args.out = args.exp_file.resolve(), args.out.resolve()

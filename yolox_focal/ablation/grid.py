@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..runtime.errors import UsageError
 
-__all__ = ["BASELINE", "VARIANTS", "DEFAULT_VARIANTS", "METRICS", "parse_variants", "variant_opts", "describe",
+__all__ = ["BASELINE", "VARIANTS", "DEFAULT_VARIANTS", "METRICS", "DEFAULT_MIN_EFFECT", "parse_variants", "variant_opts", "describe",
            "run_dir", "grid_runs"]
 
 BASELINE = "yolox"
@@ -44,6 +44,7 @@ VARIANTS = {
 # The grid the documentation reports: the baseline and one change of each kind.
 DEFAULT_VARIANTS = [BASELINE, "focal", "focal-w4", "bce-blur", "cls-varifocal", "smooth-0.1", "ciou"]
 METRICS = ("ap50_95", "ap50", "ap_small")
+DEFAULT_MIN_EFFECT = 0.01  # AP: the difference the seeds line sizes the grid for
 
 
 def parse_variants(specs):

@@ -1,17 +1,19 @@
 """``<out>/ablation.md`` and the plots, from the finished runs of a grid: per variant, each
 metric's last-epoch mean, sd and seeds; the paired difference from the baseline and whether it is
-larger than seed noise; the command that makes the grid again and what the runs trained on."""
+larger than seed noise, overall and per class (for runs that recorded per-class AP); how many
+seeds would resolve a difference of ``--min-effect`` at the measured spread; the command that
+makes the grid again and what the runs trained on."""
 
 import os
 import shlex
 import statistics
 from pathlib import Path
 
-from .grid import BASELINE, METRICS, VARIANTS, describe
+from .grid import BASELINE, DEFAULT_MIN_EFFECT, METRICS, VARIANTS, describe
 from .runs import REPO, done_record, finals_of, read_metrics
-from .stats import mean_std, paired_diffs, paired_difference
+from .stats import mean_std, paired_diffs, paired_difference, pooled_sd, seeds_needed
 
-__all__ = ["summary_table", "difference_table", "runs_footer", "command_line", "plot", "plot_differences",
+__all__ = ["summary_table", "difference_table", "per_class_table", "seeds_lines", "runs_footer", "command_line", "plot", "plot_differences",
            "write_report", "PLOTS"]
 
 # file -> (metrics.jsonl key, axis label); and the paired differences' plot
@@ -65,6 +67,67 @@ def difference_table(out, variants, seeds):
     return "\n".join(lines)
 
 
+PER_CLASS_METRICS = ("ap50_95", "ap50")
+
+
+def _class_finals(finals, name):
+    """{seed: {"ap50_95", "ap50"}} of one class, from last-epoch records that hold per-class AP."""
+    return {seed: (f.get("per_class") or {}).get(name) or {} for seed, f in finals.items() if "per_class" in f}
+
+
+def per_class_table(out, variants, seeds):
+    """Each variant minus the baseline per class, paired by seed (runs that recorded per-class AP
+    only), then per variant the classes whose interval leaves out 0."""
+    baseline = finals_of(out, BASELINE, seeds)
+    classes = list(dict.fromkeys(name for f in baseline.values() for name in (f.get("per_class") or {})))
+    if not classes:
+        return ("Per class: the baseline's runs hold no per-class AP (older runs: the CPU trainer now records it in "
+                "metrics.jsonl after each evaluation).")
+    lines = ["| variant | class | " + " | ".join(f"{m} - {BASELINE} (mean ± sd [95 % CI])" for m in PER_CLASS_METRICS)
+             + " |", "|---|---|" + "---|" * len(PER_CLASS_METRICS)]
+    marked = {}
+    for variant in variants:
+        if variant == BASELINE:
+            continue
+        finals = finals_of(out, variant, seeds)
+        for name in classes:
+            ours, theirs = _class_finals(finals, name), _class_finals(baseline, name)
+            results = [paired_difference(ours, theirs, m) for m in PER_CLASS_METRICS]
+            if all(r is None for r in results):
+                continue
+            cells = ["n/a" if r is None else f"{r.mean:+.4f} ± {r.sd:.4f} [{r.mean - r.half_width:+.4f}, "
+                     f"{r.mean + r.half_width:+.4f}]" + (" *" if r.distinguishable else "") for r in results]
+            lines.append(f"| {variant} | {name} | " + " | ".join(cells) + " |")
+            marked.setdefault(variant, []).extend(
+                f"{name} {m} ({'better' if r.mean > 0 else 'worse'})"
+                for m, r in zip(PER_CLASS_METRICS, results) if r is not None and r.distinguishable)
+    if len(lines) == 2:
+        return "Per class: fewer than two seeds pair up with the baseline's; no per-class difference yet."
+    verdicts = [f"- {variant}: " + (", ".join(found) if found else "none") for variant, found in marked.items()]
+    return ("Per class, each variant minus the baseline paired by seed (`*`: the 95 % interval leaves out 0):\n\n"
+            + "\n".join(lines) + "\n\nClasses whose interval leaves out 0:\n\n" + "\n".join(verdicts))
+
+
+def seeds_lines(out, variants, seeds, min_effect):
+    """Per metric, how many paired seeds would resolve a difference of ``min_effect`` at the paired
+    spread measured here (pooled over the variants; ``stats.seeds_needed``)."""
+    baseline = finals_of(out, BASELINE, seeds)
+    lines = []
+    for metric in METRICS:
+        differences = [paired_difference(finals_of(out, v, seeds), baseline, metric) for v in variants if v != BASELINE]
+        differences = [d for d in differences if d is not None]
+        sd = pooled_sd(differences)
+        if sd is None:
+            lines.append(f"- {metric}: no paired spread yet (a variant and the baseline need two seeds in common)")
+            continue
+        lines.append(f"- {metric}: paired sd {sd:.4f} (pooled over {len(differences)} variant"
+                     f"{'s' * (len(differences) != 1)}); a difference of {min_effect:g} needs about "
+                     f"{seeds_needed(sd, min_effect)} paired seeds")
+    return (f"Seeds to resolve a difference of {min_effect:g} (`--min-effect`) at the measured paired spread, for a "
+            "two-sided paired t-test at 5 % with power 80 % (Guenther's formula n = ((z_0.975 + z_0.8) sd / effect)^2 "
+            "+ z_0.975^2 / 2):\n\n" + "\n".join(lines))
+
+
 def runs_footer(out, variants, seeds):
     """How many runs the tables hold, their training time and what they were trained on."""
     records = [r for v in variants for s in seeds if (r := done_record(out, v, s)) is not None]
@@ -88,6 +151,8 @@ def command_line(args):
     words = ["python", "tools/ablate.py", "-f", shown(args.exp_file), "--out", shown(args.out),
              "--variants", *args.variants, "--seeds", *map(str, args.seeds), "-b", str(args.batch_size),
              "--device", args.device] + ["--fp16"] * args.fp16
+    if args.min_effect != DEFAULT_MIN_EFFECT:
+        words += ["--min-effect", f"{args.min_effect:g}"]
     for spec in args.variant:
         words += ["--variant", *spec]
     if args.opts:
@@ -172,6 +237,8 @@ def write_report(args):
         + "\n\nEach difference: mean ± sd over the paired seeds [95 % confidence interval of the mean]. "
         "`*`: the interval leaves out 0, i.e. the paired t-test (two-sided, 95 %) says the difference is "
         "larger than seed noise.",
+        per_class_table(out, variants, seeds),
+        seeds_lines(out, variants, seeds, args.min_effect),
         f"`{command_line(args)}`\n\n{runs_footer(out, variants, seeds)}",
     ])
     path = Path(out) / "ablation.md"

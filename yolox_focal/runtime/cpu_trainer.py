@@ -5,7 +5,9 @@ tensor in ``Exp.random_resize``, DDP with ``device_ids``, ``all_reduce_norm`` th
 ``CPUTrainer`` replaces only those steps; the data pipeline and its sharding, loss, LR schedule,
 EMA, ``train_log.txt`` and tensorboard events stay YOLOX's own, and its checkpoints are the GPU
 route's (``checkpoints.WholeCheckpointTrainer``: written whole, with the loss state). Each epoch
-also appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP.
+also appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP,
+overall and per class (``"per_class": {name: {"ap50_95": ..., "ap50": ...}}``, null for a class
+without objects).
 
 Started by ``yolox_focal.runtime.distributed.launch`` in several processes (gloo), each trains on
 its shard with DDP averaging the gradients, evaluates its shard of the validation set, and rank 0
@@ -236,7 +238,7 @@ class CPUTrainer(WholeCheckpointTrainer):
     def after_epoch(self):
         # YOLOX 0.3.0's Trainer.after_epoch, with all_reduce_norm on the CPU. The EMA model's norm statistics are
         # averaged too: it is the model evaluated (each process its shard) and saved (rank 0's).
-        self.evaluator.last_results = None
+        self.evaluator.last_results = self.evaluator.last_per_class = None
         self.save_ckpt(ckpt_name="latest")
         if (self.epoch + 1) % self.exp.eval_interval == 0:
             # Where a loss that keeps state (running means) will be made equal on every process too
@@ -257,5 +259,8 @@ class CPUTrainer(WholeCheckpointTrainer):
             ap50_95, ap50, summary = self.evaluator.last_results
             record.update(dict.fromkeys(SUMMARY_KEYS.values()), **parse_coco_summary(summary))
             record.update(ap50_95=float(ap50_95), ap50=float(ap50))  # None: nothing to score (no such objects)
+            per_class = self.evaluator.last_per_class or {}
+            record["per_class"] = {name: None if figures is None else dict(zip(("ap50_95", "ap50"), figures))
+                                   for name, figures in per_class.items()}
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")

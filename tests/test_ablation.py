@@ -12,7 +12,7 @@ import pytest
 
 from helpers import REPO
 
-from yolox_focal.ablation import cli, grid, report, runs
+from yolox_focal.ablation import cli, grid, local, report, runs
 from yolox_focal.runtime.errors import UsageError
 
 
@@ -128,26 +128,27 @@ def test_a_finished_run_of_another_exp_is_not_kept(tmp_path):
     (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "fp16": False,
                                                          "exp": before}))
     with pytest.raises(UsageError, match=r"other settings \(basic_lr_per_img: "):
-        runs.train(tmp_path, "focal", 0, args)
+        runs.prepare(tmp_path, "focal", 0, args)
     (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts}))  # older record
     with pytest.raises(UsageError, match="exp values: not recorded"):
-        runs.train(tmp_path, "focal", 0, args)
+        runs.prepare(tmp_path, "focal", 0, args)
     (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "fp16": False,
                                                          "exp": exp}))
-    assert runs.train(tmp_path, "focal", 0, args) == 0.0  # same settings, finished: kept, nothing trained
+    assert runs.prepare(tmp_path, "focal", 0, args) is None  # same settings, finished: kept, nothing trained
+    assert not (directory / ".claim").exists()  # and its folder free again
 
 
 def test_a_resumed_grid_keeps_finished_runs_and_estimates_from_their_times(tmp_path, capsys):
     args = argparse.Namespace(batch_size=16, opts=["max_epoch", "12"], device="cpu", fp16=False,
                                      exp_file=cli.DEMO_EXP, variant_table=grid.VARIANTS, out=tmp_path,
-                                     variants=["yolox", "focal", "ciou"], seeds=[0])
+                                     variants=["yolox", "focal", "ciou"], seeds=[0], jobs=1, gpus_per_run=None)
     for variant, trained_on in [("yolox", runs.trained_on("cpu", False)), ("focal", "another machine"),
                                 ("ciou", runs.trained_on("cpu", False))]:
         opts = grid.variant_opts(grid.VARIANTS, variant) + ["seed", "0"] + args.opts
         runs.check_same_settings(grid.run_dir(tmp_path, variant, 0), {
             "batch_size": 16, "opts": args.opts, "fp16": False, "exp": runs.exp_settings(cli.DEMO_EXP, opts)})
         write_run(tmp_path, variant, 0, [0.3], record={"train_seconds": 600.0, "trained_on": trained_on})
-    runs.train_grid(args)
+    assert local.train_grid(args) == []
     assert capsys.readouterr().out.splitlines() == [
         "[ablate] [run 1/3] yolox-seed0: done, kept",
         "[ablate] [run 2/3, 1 done, ~0h20m left] focal-seed0: done, kept",  # 10 min a run here, 2 left
@@ -177,7 +178,7 @@ def test_a_run_that_another_ablation_trains_is_refused(tmp_path):
     try:
         assert holder.stdout.readline() == "held\n"
         with pytest.raises(UsageError, match=f"^{directory} is in use by another run .*pid {holder.pid},"):
-            runs.train(tmp_path, "focal", 0, args)
+            runs.prepare(tmp_path, "focal", 0, args)
         assert not (directory / "settings.json").exists()  # refused before any work
     finally:
         holder.kill()

@@ -2,7 +2,8 @@
 
     python tools/ablate.py [-f EXP] [--variants NAME ...] [--variant NAME KEY VALUE ...]
                            [--seeds 0 1 2] [--out DIR] [--device auto] [-b 16] [--fp16]
-                           [--opts KEY VALUE ...] [--min-effect 0.01] [--report-only] [--list]
+                           [--opts KEY VALUE ...] [--jobs N] [--gpus-per-run K] [--min-effect 0.01]
+                           [--report-only] [--list]
 
 Every variant trains ``-f EXP`` (default: the demo exp, exps/demo/demo_focal.py) with the same
 schedule and seeds; ``--opts key value ...`` go to every run, e.g. ``--opts max_epoch 12
@@ -18,7 +19,8 @@ from pathlib import Path
 from ..runtime.errors import UsageError
 from .grid import DEFAULT_MIN_EFFECT, DEFAULT_VARIANTS, VARIANTS, describe, parse_variants
 from .report import write_report
-from .runs import REPO, train_grid
+from .local import train_grid
+from .runs import REPO
 
 __all__ = ["DEMO_EXP", "parser", "parse_args", "main"]
 
@@ -40,6 +42,10 @@ def parser():
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--fp16", action="store_true", help="mixed precision (CUDA only; ignored on the CPU)")
     p.add_argument("-b", "--batch-size", type=int, default=16)
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs at once on this machine, each on its own GPUs or its share of the cores (default 1)")
+    p.add_argument("--gpus-per-run", type=int, default=None, metavar="K",
+                   help="GPUs of each run (its -d K, on its own CUDA_VISIBLE_DEVICES; default 1)")
     p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="AP",
                    help=f"the difference the report sizes the seeds for (default {DEFAULT_MIN_EFFECT} AP)")
     p.add_argument("--report-only", action="store_true", help="only rebuild table and plots")
@@ -67,6 +73,10 @@ def parse_args(argv=None):
     if not 0 < args.min_effect < 1:
         raise UsageError(f"--min-effect {args.min_effect:g} is not a difference of AP; give one between 0 and 1, "
                          f"e.g. {DEFAULT_MIN_EFFECT}")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: give 1 or more runs at once")
+    if args.gpus_per_run is not None and args.gpus_per_run < 1:
+        raise UsageError(f"--gpus-per-run {args.gpus_per_run}: give 1 or more GPUs a run")
     if not args.exp_file.is_file():
         raise UsageError(f"exp file not found: {args.exp_file}; pass an exp file with -f")
     args.exp_file, args.out = args.exp_file.resolve(), args.out.resolve()
@@ -80,8 +90,11 @@ def main(argv=None):
             print(f"{name:15s} {describe(settings)}")
         return
     started = time.monotonic()
-    if not args.report_only:
-        train_grid(args)
+    failed = [] if args.report_only else train_grid(args)
     report, files = write_report(args)
     print(report)
     print(f"\nwrote {args.out / files[0]}, {', '.join(files[1:])} ({time.monotonic() - started:.0f} s)")
+    if failed:
+        raise SystemExit(f"error: {len(failed)} run{'s' * (len(failed) != 1)} failed twice: "
+                         + ", ".join(f"{v}-seed{s}" for v, s, _ in failed) + "; their output says why; run the "
+                         "same command again to retry them")

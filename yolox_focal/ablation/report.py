@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 
 from .grid import BASELINE, DEFAULT_MIN_EFFECT, METRICS, VARIANTS, describe
-from .runs import REPO, done_record, finals_of, read_metrics
+from .runs import REPO, done_record, failed_record, finals_of, read_metrics
 from .stats import mean_std, paired_diffs, paired_difference, pooled_sd, seeds_needed
 
 __all__ = ["summary_table", "difference_table", "per_class_table", "seeds_lines", "runs_footer", "command_line", "plot", "plot_differences",
@@ -139,8 +139,12 @@ def runs_footer(out, variants, seeds):
     time_note = f"{sum(seconds) / 3600:.1f} h of training" if seconds else "training time not recorded"
     if 0 < len(seconds) < len(records):
         time_note += f" (recorded for {len(seconds)} of them)"
+    failed = [(f"{v}-seed{s}", r) for v in variants for s in seeds if (r := failed_record(out, v, s)) is not None]
+    failures = "".join(f"\n\nFailed (twice, left out of the tables): {name}, exit statuses "
+                       f"{', '.join(map(str, r.get('exit_statuses', [])))}, output in {r.get('output')}"
+                       for name, r in failed)
     return (f"{len(records)} runs finished, {time_note}; trained on: "
-            + "; ".join(f"{where} ({n} run{'s' * (n != 1)})" for where, n in machines.items()))
+            + "; ".join(f"{where} ({n} run{'s' * (n != 1)})" for where, n in machines.items()) + failures)
 
 
 def command_line(args):
@@ -151,6 +155,10 @@ def command_line(args):
     words = ["python", "tools/ablate.py", "-f", shown(args.exp_file), "--out", shown(args.out),
              "--variants", *args.variants, "--seeds", *map(str, args.seeds), "-b", str(args.batch_size),
              "--device", args.device] + ["--fp16"] * args.fp16
+    if args.jobs != 1:
+        words += ["--jobs", str(args.jobs)]
+    if args.gpus_per_run:
+        words += ["--gpus-per-run", str(args.gpus_per_run)]
     if args.min_effect != DEFAULT_MIN_EFFECT:
         words += ["--min-effect", f"{args.min_effect:g}"]
     for spec in args.variant:

@@ -3,6 +3,7 @@
     python tools/ablate.py [-f EXP] [--variants NAME ...] [--variant NAME KEY VALUE ...]
                            [--seeds 0 1 2] [--out DIR] [--device auto] [-b 16] [--fp16]
                            [--opts KEY VALUE ...] [--jobs N] [--gpus-per-run K] [--min-effect 0.01]
+                           [--mlflow [URI]]
                            [--report-only] [--list]
 
 Every variant trains ``-f EXP`` (default: the demo exp, exps/demo/demo_focal.py) with the same
@@ -48,6 +49,9 @@ def parser():
                    help="GPUs of each run (its -d K, on its own CUDA_VISIBLE_DEVICES; default 1)")
     p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="AP",
                    help=f"the difference the report sizes the seeds for (default {DEFAULT_MIN_EFFECT} AP)")
+    p.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                   help="log the grid to MLflow: a parent run, a child per variant x seed (default store: "
+                        "sqlite:///<out>/mlflow.db; needs pip install -e .[tracking])")
     p.add_argument("--report-only", action="store_true", help="only rebuild table and plots")
     p.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
                    help="exp options for every run, e.g. --opts max_epoch 12 no_aug_epochs 2")
@@ -73,6 +77,12 @@ def parse_args(argv=None):
     if not 0 < args.min_effect < 1:
         raise UsageError(f"--min-effect {args.min_effect:g} is not a difference of AP; give one between 0 and 1, "
                          f"e.g. {DEFAULT_MIN_EFFECT}")
+    if args.mlflow is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:
+            raise UsageError("--mlflow needs MLflow, which is not installed: pip install -e .[tracking] "
+                             "(or pip install mlflow)")
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give 1 or more runs at once")
     if args.gpus_per_run is not None and args.gpus_per_run < 1:
@@ -94,6 +104,12 @@ def main(argv=None):
     report, files = write_report(args)
     print(report)
     print(f"\nwrote {args.out / files[0]}, {', '.join(files[1:])} ({time.monotonic() - started:.0f} s)")
+    if args.mlflow is not None:
+        from .tracking import default_uri, log_grid
+
+        uri = args.mlflow or default_uri(args.out)
+        parent, added = log_grid(args, uri, files)
+        print(f"MLflow: parent run {parent} on {uri}, {added} child run{'s' * (added != 1)} added")
     if failed:
         raise SystemExit(f"error: {len(failed)} run{'s' * (len(failed) != 1)} failed twice: "
                          + ", ".join(f"{v}-seed{s}" for v, s, _ in failed) + "; their output says why; run the "

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from ..runtime.errors import FixableError, UsageError
 from ..runtime.folder_claim import claim_folder
 from ..runtime.machine import machine
+from ..runtime.tracking import plain_values
 from .grid import run_dir, variant_opts
 
 __all__ = ["REPO", "TRAIN_SCRIPT", "trained_on", "done_record", "failed_record", "exp_settings", "settings_of",
@@ -63,9 +64,7 @@ def exp_settings(exp_file, opts):
 
     exp = get_exp(str(exp_file))
     exp.merge(opts)
-    plain = (bool, int, float, str, tuple, type(None))
-    values = {k: v for k, v in vars(exp).items()
-              if isinstance(v, plain) and k not in ("output_dir", "exp_name", "data_dir")}
+    values = {k: v for k, v in plain_values(exp).items() if k not in ("output_dir", "exp_name", "data_dir")}
     return json.loads(json.dumps(values, sort_keys=True))  # as read back from settings.json
 
 

@@ -10,7 +10,6 @@ import gc
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import sys
@@ -19,6 +18,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from yolox_focal.runtime.machine import cpu_model, machine  # noqa: F401  (the benchmarks' record)
 
 # The reference formulas and random inputs are written once, in tests/references.py: the benchmarks
 # time them as "the formula written plainly" and draw their inputs from them.
@@ -91,32 +92,6 @@ def saved_bytes(fn):
         out = fn()
     del out
     return sum(seen.values())
-
-
-def cpu_model():
-    """The CPU's model name ("AMD EPYC 7B13"), or the architecture where the OS does not say."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine():
-    info = {
-        "platform": platform.platform(),
-        "processor": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def benchmark_parser(doc, rounds, json_name):

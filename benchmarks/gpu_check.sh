@@ -8,7 +8,7 @@
 #            of 25 iterations at -b 16 (default 2), then its tools/eval.py on the last checkpoint
 #            with --fp16 --fuse
 #   bench    benchmarks/bench_loss.py (float32 and float16 under autocast) and bench_head.py on CUDA
-#   ablate   benchmarks/ablate.py --fp16: ablate's default variants, SEEDS (default "0 1"), with
+#   ablate   tools/ablate.py --fp16: ablate's default variants, SEEDS (default "0 1"), with
 #            ABLATION_EPOCHS epochs (default 6; the README's CPU grid ran 12)
 # For Megvii's YOLOX (pixeltable-yolox has no tools/ folder). The demo data is made in OUT/data.
 # YOLOX_SRC and this checkout go first on PYTHONPATH: the checkout's YOLOX and this yolox-focal are
@@ -49,7 +49,7 @@ for step in "${steps[@]}"; do
       ;;
     ablate)
       # shellcheck disable=SC2086  # SEEDS is a list
-      python "$repo/benchmarks/ablate.py" --device cuda --fp16 --seeds ${SEEDS:-0 1} --out "$out/ablation" \
+      python "$repo/tools/ablate.py" --device cuda --fp16 --seeds ${SEEDS:-0 1} --out "$out/ablation" \
         --opts data_dir "$out/data" max_epoch "${ABLATION_EPOCHS:-6}" no_aug_epochs 1 eval_interval 1 | tee "$out/ablate.txt"
       ;;
   esac

@@ -3,6 +3,9 @@
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from helpers import REPO
 
 TINY = ["input_size", "(128, 128)", "test_size", "(128, 128)", "random_size", "(4, 4)",
@@ -25,3 +28,14 @@ def error_line(result):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ")
     return last
+
+
+def check_per_class(record, classes):
+    """Per-class AP50:95 and AP50 in [0, 1] for every class, and the overall AP their mean (as
+    pycocotools and VOC average it: over the classes with objects)."""
+    per_class = record["per_class"]
+    assert list(per_class) == list(classes)
+    scored = [figures for figures in per_class.values() if figures is not None]
+    assert scored and all(set(f) == {"ap50_95", "ap50"} and 0 <= f["ap50_95"] <= f["ap50"] <= 1 for f in scored)
+    for metric in ("ap50_95", "ap50"):
+        assert np.mean([f[metric] for f in scored]) == pytest.approx(record[metric], abs=1e-9)

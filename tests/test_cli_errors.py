@@ -68,9 +68,9 @@ def test_fp16_on_cpu_is_reported_as_ignored(tmp_path):
 
 
 def test_other_logger_on_cpu(data):
-    line = error_line(run_tool("train.py", "-f", EXP, "--device", "cpu", "-l", "wandb",
+    line = error_line(run_tool("train.py", "-f", EXP, "--device", "cpu", "-l", "comet",
                                "data_dir", data / "data", check=False))
-    assert "-l wandb is not supported on the CPU; use -l tensorboard" in line
+    assert line == "error: -l comet is not a logger of the CPU trainer; use -l tensorboard (the default), -l mlflow or -l wandb"
 
 
 def test_misspelt_exp_option():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from cli_helpers import TINY, run_tool
+from cli_helpers import TINY, check_per_class, run_tool
 from helpers import REPO
-from yolox_focal.runtime.demo_data import make_demo_data
+from yolox_focal.runtime.demo_data import CLASSES, make_demo_data
 
 EXP = REPO / "exps" / "demo" / "demo_focal.py"
 
@@ -40,7 +40,9 @@ def test_train_writes_checkpoints_logs_and_evaluates(trained):
     assert checkpoint["start_epoch"] == 1 and {"model", "optimizer", "best_ap"} <= set(checkpoint)
     (record,) = read_metrics(folder)
     assert record["epoch"] == 1 and record["obj_loss"] > 0 and "ap50_95" in record
+    check_per_class(record, CLASSES)
     assert "best AP50:95" in first.stdout and str(folder / "latest_ckpt.pth") in first.stdout
+
 
 
 def test_resume_continues_from_checkpoint(trained):

@@ -3,8 +3,10 @@ those inside functions included): no import circle between modules, and no lower
 a higher one. From the bottom up:
 
 - the loss core, ``yolox_focal/losses/``: torch only;
-- the adapter (the YOLOX glue): every module of yolox_focal outside ``losses/`` and ``runtime/``;
+- the adapter (the YOLOX glue): every module of yolox_focal outside ``losses/``, ``runtime/`` and
+  ``ablation/``;
 - the runtime, ``yolox_focal/runtime/``: what the tools run;
+- the ablation, ``yolox_focal/ablation/``: the grid of runs over the runtime, and its report;
 - the tools, ``tools/``: the entry points, which nothing in the package imports.
 
 The adapter imports the runtime at one named seam only: the exp's ``get_trainer``, which hands
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.any_yolox
 
 PACKAGE = REPO / "yolox_focal"
 SEAM = "get_trainer"  # the one function of the adapter that may import the runtime
-LAYERS = ("losses", "adapter", "runtime")
+LAYERS = ("losses", "adapter", "runtime", "ablation")
 
 
 def module_name(path):
@@ -33,7 +35,7 @@ MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 def layer(module):
     part = module.split(".")[1] if module.count(".") else None
-    return part if part in ("losses", "runtime") else "adapter"
+    return part if part in ("losses", "runtime", "ablation") else "adapter"
 
 
 def _resolve(importer, node):
@@ -86,7 +88,9 @@ def test_the_import_reader_sees_imports_inside_functions_and_relative_ones():
     assert ("yolox_focal.runtime.errors", None) in edges["yolox_focal.runtime.distributed"]
     assert any(layer(module) == "adapter" and name.startswith("yolox_focal.runtime.") and function == SEAM
                for module, found in edges.items() for name, function in found)
-    assert {layer("yolox_focal.losses.kit"), layer("yolox_focal.head"), layer("yolox_focal.runtime.cli")} == set(LAYERS)
+    assert {layer("yolox_focal.losses.kit"), layer("yolox_focal.head"), layer("yolox_focal.runtime.cli"),
+            layer("yolox_focal.ablation.grid")} == set(LAYERS)
+    assert ("yolox_focal.runtime.folder_claim", None) in edges["yolox_focal.ablation.runs"]
 
 
 def test_no_import_circle():

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cli_helpers import TINY, run_tool
+from cli_helpers import TINY, check_per_class, run_tool
 from helpers import REPO
 from yolox_focal.runtime.demo_data import CLASSES, VOC_SETS, make_demo_voc_data
 from yolox_focal.runtime.voc import NamedVOCDetection
@@ -49,6 +49,7 @@ def test_train_and_evaluate_voc_data_on_the_cpu(voc):
     folder = voc / "out" / "run"
     (record,) = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert 0 <= record["ap50_95"] <= record["ap50"] <= 1 and record["ap_small"] is None  # VOC has no areas
+    check_per_class(record, CLASSES)
     result = run_tool("eval.py", "-f", EXP, "-b", "4", "--device", "cpu", "-expn", "run", "--conf", "0.0",
                       "-c", folder / "latest_ckpt.pth", *opts)
     val_log = (folder / "val_log.txt").read_text()

@@ -3,7 +3,8 @@
 # in editable mode. It installs only what is missing and never replaces an installed torch,
 # torchvision or yolox (Megvii's release or GitHub main, or pixeltable-yolox): it says what it
 # found and what it installed. Pinned versions are used only where nothing is installed;
-# YOLOX_FOCAL_PIN=1 installs the pins over whatever is there. Safe to run again.
+# YOLOX_FOCAL_PIN=1 installs the pins over whatever is there; YOLOX_FOCAL_EXTRAS=tracking adds the
+# optional MLflow and W&B (only where missing). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -97,6 +98,8 @@ fi
 declare -A PACKAGE=([loguru]=loguru [cv2]=opencv-python-headless [pycocotools]=pycocotools
   [tabulate]=tabulate [tqdm]=tqdm [thop]=thop [psutil]=psutil [tensorboard]=tensorboard [ninja]=ninja
   [matplotlib]=matplotlib [pytest]=pytest [onnx]=onnx [onnxruntime]=onnxruntime [onnxsim]=onnxsim)
+# YOLOX_FOCAL_EXTRAS=tracking (CI sets it): also MLflow and W&B, for -l mlflow / -l wandb and --mlflow.
+if [[ ${YOLOX_FOCAL_EXTRAS:-} == *tracking* ]]; then PACKAGE+=([mlflow]="mlflow>=3" [wandb]=wandb); fi
 missing=()
 while read -r module version; do
   [[ $version == - ]] && missing+=("${PACKAGE[$module]}")

@@ -3,7 +3,10 @@
 YOLOX's ``COCOEvaluator`` and ``VOCEvaluator`` assume CUDA (``torch.cuda.FloatTensor`` inputs,
 ``yolox.utils.gather``). These subclasses replace only the inference loop and the gathering of a
 distributed run's detections (each process infers its shard, rank 0 scores the whole set);
-pycocotools and YOLOX's VOC scoring stay YOLOX's own.
+pycocotools and YOLOX's VOC scoring stay YOLOX's own. After an evaluation each keeps, on rank 0,
+``last_results`` (YOLOX's ``(ap50_95, ap50, summary)``) and ``last_per_class``
+(``{class name: (ap50_95, ap50)}``, None for a class without objects), which the trainer writes to
+``metrics.jsonl``.
 """
 
 import contextlib
@@ -75,7 +78,7 @@ class CPUCOCOEvaluator(COCOEvaluator):
         per_image = {k: v for _, image_wise in batches for k, v in image_wise.items()}
         if distributed:
             by_image, per_image, statistics = _gather_to_rank0(by_image, per_image, statistics)
-        self.last_results = None
+        self.last_results = self.last_per_class = None
         if get_rank() == 0:
             self.last_results = self.evaluate_prediction([d for ds in by_image.values() for d in ds], statistics)
         results = self.last_results or (0, 0, None)
@@ -83,16 +86,19 @@ class CPUCOCOEvaluator(COCOEvaluator):
 
     def evaluate_prediction(self, data_list, statistics):
         """pycocotools' COCOeval on the detections: ``(ap50_95, ap50, summary)`` where the summary
-        holds YOLOX's timing line, pycocotools' table and AP per class."""
+        holds YOLOX's timing line, pycocotools' table and AP per class; the per-class figures also
+        go to ``last_per_class``."""
         from pycocotools.cocoeval import COCOeval
 
         inference, nms, batches = statistics.tolist()
         images = max(batches * self.dataloader.batch_size, 1)
         info = (f"Average forward time: {1000 * inference / images:.2f} ms, Average NMS time: "
                 f"{1000 * nms / images:.2f} ms, Average inference time: {1000 * (inference + nms) / images:.2f} ms\n")
-        if not data_list:
-            return 0.0, 0.0, info + "no detections above the confidence threshold: AP 0\n"
         coco_gt = self.dataloader.dataset.coco
+        if not data_list:
+            self.last_per_class = {coco_gt.cats[k]["name"]: (0.0, 0.0) if coco_gt.getAnnIds(catIds=[k]) else None
+                                   for k in sorted(coco_gt.cats)}
+            return 0.0, 0.0, info + "no detections above the confidence threshold: AP 0\n"
         evaluation = COCOeval(coco_gt, coco_gt.loadRes(data_list), "bbox")
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
@@ -101,7 +107,8 @@ class CPUCOCOEvaluator(COCOEvaluator):
             evaluation.summarize()
         summary = readable_summary(printed.getvalue()[printed.getvalue().index(" Average Precision"):])
         names = [coco_gt.cats[k]["name"] for k in evaluation.params.catIds]
-        info += summary + "per class AP:\n" + per_class_table(coco_per_class(evaluation, names)) + "\n"
+        self.last_per_class = coco_per_class(evaluation, names)
+        info += summary + "per class AP:\n" + per_class_table(self.last_per_class) + "\n"
         ap50_95, ap50 = (max(float(v), 0.0) for v in evaluation.stats[:2])
         return ap50_95, ap50, info
 
@@ -124,7 +131,7 @@ class CPUVOCEvaluator(VOCEvaluator):
         predictions = {k: v for batch in batches for k, v in batch.items()}
         if distributed:
             predictions, _, statistics = _gather_to_rank0(predictions, {}, statistics)
-        self.last_results = None
+        self.last_results = self.last_per_class = None
         if get_rank() != 0:
             return 0, 0, None
         ap50_95, ap50, info = self.evaluate_prediction(predictions, statistics)
@@ -133,6 +140,7 @@ class CPUVOCEvaluator(VOCEvaluator):
         if per_class:
             summary += "per class AP:\n" + per_class_table(per_class) + "\n"
         self.last_results = (float(ap50_95), float(ap50), summary)
+        self.last_per_class = dict(per_class) if per_class else None
         return (self.last_results, predictions) if return_outputs else self.last_results
 
 

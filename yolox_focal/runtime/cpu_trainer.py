@@ -5,7 +5,9 @@ tensor in ``Exp.random_resize``, DDP with ``device_ids``, ``all_reduce_norm`` th
 ``CPUTrainer`` replaces only those steps; the data pipeline and its sharding, loss, LR schedule,
 EMA, ``train_log.txt`` and tensorboard events stay YOLOX's own, and its checkpoints are the GPU
 route's (``checkpoints.WholeCheckpointTrainer``: written whole, with the loss state). Each epoch
-also appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP.
+also appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP,
+overall and per class (``"per_class": {name: {"ap50_95": ..., "ap50": ...}}``, null for a class
+without objects).
 
 Started by ``yolox_focal.runtime.distributed.launch`` in several processes (gloo), each trains on
 its shard with DDP averaging the gradients, evaluates its shard of the validation set, and rank 0
@@ -32,8 +34,25 @@ from .cpu_noise import quiet_cpu_run
 from .data_check import unreadable_image_in
 from .distributed import all_reduce_norm, broadcast_size
 from .errors import DataError, FixableError
+from .tracking import MlflowRunLogger, flat_params, plain_values
 
-__all__ = ["CPUTrainer"]
+__all__ = ["CPUTrainer", "LOGGERS"]
+
+# -l: YOLOX's tensorboard, YOLOX's W&B logger, the project's MLflow logger; module -> the extra it needs
+LOGGERS = {"tensorboard": None, "wandb": ("wandb", "pip install -e .[tracking] (or pip install wandb)"),
+           "mlflow": ("mlflow", "pip install -e .[tracking] (or pip install mlflow)")}
+
+
+def _check_logger(name):
+    """-l NAME: one of ``LOGGERS``, its package installed; one line naming the fix otherwise."""
+    import importlib.util
+
+    if name not in LOGGERS:
+        raise FixableError(f"-l {name} is not a logger of the CPU trainer; use -l tensorboard (the default), "
+                           "-l mlflow or -l wandb")
+    needs = LOGGERS[name]
+    if needs and importlib.util.find_spec(needs[0]) is None:
+        raise FixableError(f"-l {name} needs {needs[0]}, which is not installed: {needs[1]}")
 
 
 class _Prefetcher:
@@ -89,8 +108,7 @@ class CPUTrainer(WholeCheckpointTrainer):
     its checkpoints are ``WholeCheckpointTrainer``'s."""
 
     def __init__(self, exp, args):
-        if args.logger != "tensorboard":  # checked here, before Trainer opens its log files
-            raise FixableError(f"-l {args.logger} is not supported on the CPU; use -l tensorboard (the default)")
+        _check_logger(args.logger)  # checked here, before Trainer opens its log files
         args.fp16 = False  # float16 on the CPU is slower and unsupported by several ops
         quiet_cpu_run()
         super().__init__(exp, args)
@@ -102,7 +120,7 @@ class CPUTrainer(WholeCheckpointTrainer):
     def before_train(self):
         # YOLOX 0.3.0's Trainer.before_train (yolox/core/trainer.py) without its CUDA lines: no
         # torch.cuda.set_device or occupy_mem, CPU batches instead of the CUDA-stream DataPrefetcher,
-        # DDP without device_ids, the evaluator on the CPU, tensorboard only (-l checked in __init__).
+        # DDP without device_ids, the evaluator on the CPU, the logger (-l checked in __init__).
         # Added: seeded data-loader workers, metrics.jsonl and the watch on the backbone's features.
         logger.info("args: {}".format(self.args))
         logger.info("exp value:\n{}".format(self.exp))
@@ -130,9 +148,7 @@ class CPUTrainer(WholeCheckpointTrainer):
         self.evaluator = to_cpu_evaluator(
             self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=self.is_distributed))
         if self.rank == 0:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
+            self._start_logger()
             self._start_metrics()
         processes = f", {get_world_size()} processes" if self.is_distributed else ""
         logger.info(f"Training start on the CPU ({torch.get_num_threads()} threads{processes})...")
@@ -156,8 +172,44 @@ class CPUTrainer(WholeCheckpointTrainer):
         super().train_in_epoch()
         self._finished = True
 
+    def _start_logger(self):
+        """-l tensorboard: YOLOX's event files; -l wandb: YOLOX's own ``WandbLogger`` (YOLOX's
+        trainer code, which this one inherits, logs the losses and AP to it); -l mlflow: the
+        project's MLflow logger (``runtime.tracking``; YOLOX 0.3.0 has none), on
+        ``MLFLOW_TRACKING_URI`` or ``sqlite:///<run folder>/mlflow.db``, the exp's values as params,
+        each ``metrics.jsonl`` record as the epoch's metrics."""
+        logger_name = self.args.logger
+        if logger_name == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tblogger = SummaryWriter(os.path.join(self.file_name, "tensorboard"))
+        elif logger_name == "wandb":
+            from yolox.utils import WandbLogger
+
+            if hasattr(WandbLogger, "initialize_wandb_logger"):  # YOLOX main
+                self.wandb_logger = WandbLogger.initialize_wandb_logger(
+                    self.args, self.exp, self.evaluator.dataloader.dataset)
+            else:  # YOLOX 0.3.0: its trainer's call, the run's files in the run's folder
+                self.wandb_logger = WandbLogger(name=self.args.experiment_name, save_dir=self.file_name,
+                                                config=plain_values(self.exp))
+        else:
+            uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.abspath(self.file_name)}/mlflow.db"
+            self.mlflow_run = MlflowRunLogger(
+                uri, os.environ.get("MLFLOW_EXPERIMENT_NAME", "yolox-focal"), run_name=self.args.experiment_name,
+                params=flat_params(plain_values(self.exp)), tags={"yolox_focal.folder": os.path.abspath(self.file_name)})
+            logger.info(f"MLflow run {self.mlflow_run.run_id} on {uri}")
+
+    def _finish_logger(self, finished):
+        if self.rank != 0:
+            return
+        if self.args.logger == "wandb" and getattr(self, "wandb_logger", None) is not None:
+            self.wandb_logger.finish()
+        elif self.args.logger == "mlflow" and getattr(self, "mlflow_run", None) is not None:
+            self.mlflow_run.finish("FINISHED" if finished else "FAILED")
+
     def after_train(self):
         # YOLOX calls after_train in a `finally`: a run that failed says so itself, not that it is done
+        self._finish_logger(self._finished)
         if not self._finished:
             return
         interrupt.set_phase("the end of training")
@@ -236,7 +288,7 @@ class CPUTrainer(WholeCheckpointTrainer):
     def after_epoch(self):
         # YOLOX 0.3.0's Trainer.after_epoch, with all_reduce_norm on the CPU. The EMA model's norm statistics are
         # averaged too: it is the model evaluated (each process its shard) and saved (rank 0's).
-        self.evaluator.last_results = None
+        self.evaluator.last_results = self.evaluator.last_per_class = None
         self.save_ckpt(ckpt_name="latest")
         if (self.epoch + 1) % self.exp.eval_interval == 0:
             # Where a loss that keeps state (running means) will be made equal on every process too
@@ -257,5 +309,10 @@ class CPUTrainer(WholeCheckpointTrainer):
             ap50_95, ap50, summary = self.evaluator.last_results
             record.update(dict.fromkeys(SUMMARY_KEYS.values()), **parse_coco_summary(summary))
             record.update(ap50_95=float(ap50_95), ap50=float(ap50))  # None: nothing to score (no such objects)
+            per_class = self.evaluator.last_per_class or {}
+            record["per_class"] = {name: None if figures is None else dict(zip(("ap50_95", "ap50"), figures))
+                                   for name, figures in per_class.items()}
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.args.logger == "mlflow":
+            self.mlflow_run.log_epoch(record)

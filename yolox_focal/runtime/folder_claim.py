@@ -14,7 +14,7 @@ left in it, with a ``warning:`` line saying how many: while the claim is held no
 there. The claim is created whole (written under its own name, then linked into place, which
 fails if a claim exists) and released when the run ends, whichever way it ends but kill -9.
 
-A process that a holder starts to train for it (``benchmarks/ablate.py`` runs ``tools/train.py``)
+A process that a holder starts to train for it (``tools/ablate.py`` runs ``tools/train.py``)
 is handed the claim through ``CLAIM_ENV``. ``tools/eval.py`` never claims: it only reads the
 checkpoints and appends to its own log.
 """

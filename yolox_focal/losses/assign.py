@@ -33,6 +33,8 @@ YOLOX's does.
 Needs only torch: the patch series copies the losses folder into a YOLOX tree.
 """
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -40,7 +42,9 @@ from ._common import EPS, Param, compute_dtype
 from .gaussian import gcd_similarity, nwd_similarity
 from .nwd import CONSTANT as NWD_CONSTANT
 
-__all__ = ["SIMILARITIES", "SIMILARITY_PARAMS", "TAL_PARAMS", "DSL_PARAMS", "ASSIGNERS", "pairwise_iou",
+__all__ = ["SIMILARITIES", "SIMILARITY_PARAMS", "TAL_PARAMS", "DSL_PARAMS", "ASSIGNERS", "ASSIGNER",
+           "SIMILARITY_ASSIGNERS", "ASSIGNER_PARAMS", "check_assigner", "assigner_function", "yolox_assignments",
+           "YOLOX_ASSIGNMENT_ARGUMENTS", "pairwise_iou",
            "pairwise_similarity", "simota_assign", "tal_assign", "dsl_assign", "dsl_cost_terms",
            "empty_assignment"]
 
@@ -68,6 +72,13 @@ DSL_PARAMS = {
     "center_offset": Param(3.0, 0, doc="offset of the soft centre prior, in strides (RTMDet 3)"),
 }
 ASSIGNERS = ("simota", "tal", "dsl")
+ASSIGNER = Param("simota", choices=ASSIGNERS, doc=(
+    "label assignment, which anchors are positives for which ground truth: simota (YOLOX's own "
+    "get_assignments), tal (task-aligned, TOOD / YOLOv8), dsl (RTMDet's dynamic soft labels)"))
+# The assigners a similarity applies to (tal measures with the IoU alone)
+SIMILARITY_ASSIGNERS = ("simota", "dsl")
+# The parameters of one assigner: {assigner: {argument: Param}}; the settings assigner_{name}_{argument}
+ASSIGNER_PARAMS = {"tal": TAL_PARAMS, "dsl": DSL_PARAMS}
 
 # YOLOX 0.3.0's constants of SimOTA (get_in_boxes_info, get_assignments, dynamic_k_matching)
 SIMOTA_CENTER_RADIUS = 2.5  # in strides; GitHub main's get_geometry_constraint uses 1.5
@@ -405,3 +416,58 @@ def dsl_assign(gt_boxes, gt_classes, pred_boxes, cls_preds, obj_preds, x_shifts,
     class_cost, iou_cost, centre_prior = terms
     matching = dynamic_k_matching(class_cost + iou_cost + centre_prior, sim, topk)
     return assignment_from_matching(matching, candidates, ious, gt_classes)
+
+
+# ---- the choice, as settings and as YOLOX's get_assignments ---------------------------------
+
+
+def check_assigner(assigner, similarity, counts, label=str):
+    """The rules between the assignment settings, one-line ``ValueError``s: each of ``counts``
+    ({its label: value}, the top-k parameters) a whole number; a similarity other than the IoU only
+    for an assigner it applies to (``label`` names the similarity's setting)."""
+    for key, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
+    if similarity != "iou" and assigner not in SIMILARITY_ASSIGNERS:
+        raise ValueError(f"{label} {similarity} applies to the assigners {' and '.join(SIMILARITY_ASSIGNERS)}, "
+                         f"not {assigner}; leave it at iou")
+
+
+def assigner_function(assigner, similarity="iou", nwd_constant=12.8, **params):
+    """The assignment of one image for the chosen ``assigner`` and its parameters, a function of
+    :func:`simota_assign`'s arguments; None for ``simota`` with the IoU, which is YOLOX's own
+    get_assignments (called, not replaced)."""
+    if assigner == "simota" and similarity == "iou":
+        return None
+    counts = {k: int(v) if k == "topk" else v for k, v in params.items()}
+    if assigner == "tal":
+        return functools.partial(tal_assign, **counts)
+    similar = dict(similarity=similarity, nwd_constant=nwd_constant)
+    if assigner == "dsl":
+        return functools.partial(dsl_assign, **similar, **counts)
+    return functools.partial(simota_assign, **similar)
+
+
+# The arguments of YOLOXHead.get_assignments that an assignment reads, named alike in YOLOX 0.3.0
+# (PyPI), GitHub main and pixeltable-yolox (whose other arguments differ).
+YOLOX_ASSIGNMENT_ARGUMENTS = ("batch_idx", "gt_bboxes_per_image", "gt_classes", "bboxes_preds_per_image",
+                              "expanded_strides", "x_shifts", "y_shifts", "cls_preds", "obj_preds", "mode")
+
+
+def yolox_assignments(assign, batch_idx, gt_bboxes_per_image, gt_classes, bboxes_preds_per_image, expanded_strides,
+                      x_shifts, y_shifts, cls_preds, obj_preds, mode="gpu"):
+    """``assign`` (:func:`assigner_function`'s) on YOLOXHead.get_assignments' arguments, returning
+    what it returns: ``(gt_matched_classes, fg_mask, pred_ious_this_matching, matched_gt_inds, num_fg)``.
+    ``cls_preds``, ``obj_preds`` are the batch's ``(B, A, ...)``, the grids ``(1, A)``, as get_losses
+    hands them. ``mode="cpu"`` (get_losses' retry after running out of GPU memory) computes on the
+    CPU in float32, as YOLOX does, and hands the results back on the ground truths' device."""
+    device = gt_bboxes_per_image.device
+    tensors = dict(gt_boxes=gt_bboxes_per_image, gt_classes=gt_classes, pred_boxes=bboxes_preds_per_image,
+                   cls_preds=cls_preds[batch_idx], obj_preds=obj_preds[batch_idx], x_shifts=x_shifts[0],
+                   y_shifts=y_shifts[0], strides=expanded_strides[0])
+    if mode == "cpu":
+        tensors = {k: v.cpu().float() for k, v in tensors.items()}
+    result = assign(**tensors)
+    if mode == "cpu":
+        result = tuple(t.to(device) for t in result[:4]) + result[4:]
+    return result

@@ -104,7 +104,7 @@ def test_apply_check_apply_again_revert(tree):
     assert check.returncode == 0 and check.stdout.startswith("applies: the 3 patches apply cleanly")
     applied = tool("apply", tree)
     assert applied.returncode == 0 and applied.stdout.startswith("applied 3 patches")
-    assert f"{HEAD} +19 -3" in applied.stdout and f"{LOSS_KIT}/kit.py +" in applied.stdout
+    assert f"{HEAD} +20 -3" in applied.stdout and f"{LOSS_KIT}/kit.py +" in applied.stdout
     after = snapshot(tree)
     assert set(after) - set(before) == {EXAMPLE_EXP} | {f"{LOSS_KIT}/{name}" for name in added_files()}
     assert after[HEAD] != before[HEAD]

@@ -137,9 +137,10 @@ def _patch_head(text):
                    '        mode="gpu",\n    ):\n'
                    "        if self.loss_kit.assign is not None:  # the assigner setting chose another assignment\n"
                    "            return self.loss_kit.get_assignments(\n"
-                   "                batch_idx=batch_idx, gt_bboxes_per_image=gt_bboxes_per_image, gt_classes=gt_classes,\n"
-                   "                bboxes_preds_per_image=bboxes_preds_per_image, expanded_strides=expanded_strides,\n"
-                   "                x_shifts=x_shifts, y_shifts=y_shifts, cls_preds=cls_preds, obj_preds=obj_preds, mode=mode)\n",
+                   "                batch_idx=batch_idx, gt_bboxes_per_image=gt_bboxes_per_image,\n"
+                   "                gt_classes=gt_classes, bboxes_preds_per_image=bboxes_preds_per_image,\n"
+                   "                expanded_strides=expanded_strides, x_shifts=x_shifts, y_shifts=y_shifts,\n"
+                   "                cls_preds=cls_preds, obj_preds=obj_preds, mode=mode)\n",
                    HEAD)
     text = replace(text, "            self.iou_loss(bbox_preds.view(-1, 4)[fg_masks], reg_targets)",
                    "            self.loss_kit.box(bbox_preds.view(-1, 4)[fg_masks], reg_targets)", HEAD)

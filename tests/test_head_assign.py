@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from helpers import head_inputs
+from test_head import under_fp16
 from test_assign import (STRIDE, dsl_scene, random_scene, ref_iou, reference_dsl, reference_simota, reference_tal,
                          tal_scene)
 from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, yolox_settings
@@ -76,6 +77,14 @@ def test_another_assigner_replaces_yoloxs_assignment(settings, monkeypatch):
     assert all(torch.isfinite(torch.as_tensor(v)).all() for v in got)
     got[0].backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in ours.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("settings", [dict(assigner="tal"), dict(assigner="dsl", assigner_similarity="nwd"),
+                                      dict(assigner="simota", assigner_similarity="gcd")])
+def test_another_assigner_under_fp16_autocast_with_boxes_whose_areas_overflow_float16(settings):
+    _, ours = make_heads(3, **settings)
+    losses = under_fp16(ours)  # tests/test_head.py: 420 x 380 px ground truths, float16 labels
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in losses) and losses[5] > 0
 
 
 # ---------------------------------------------------------------- hand-built scenes through get_losses

@@ -244,7 +244,7 @@ def test_a_get_assignments_the_head_does_not_know_raises_in_one_line():
     (dict(assigner="tal", assigner_similarity="nwd"),
      "assigner_similarity nwd applies to the assigners simota and dsl, not tal; leave it at iou"),
     (dict(assigner_tal_topk=2.5), "assigner_tal_topk must be a whole number >= 1, got 2.5"),
-    (dict(assigner_dsl_topk=0), "assigner_dsl_topk must be a finite number >= 1, got 0"),
+    (dict(assigner_dsl_topk=0), "assigner_dsl_topk must be a whole number >= 1, got 0"),
     (dict(assigner_similarity="giou"), "assigner_similarity must be one of iou, nwd, gcd; got 'giou'"),
     (dict(assigner_tal_beta=-1.0), "assigner_tal_beta must be a finite number >= 0, got -1.0"),
     (dict(assigner_dsl_center_base=1.0), "assigner_dsl_center_base must be a finite number > 1, got 1.0"),

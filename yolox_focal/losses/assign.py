@@ -43,10 +43,23 @@ from .gaussian import gcd_similarity, nwd_similarity
 from .nwd import CONSTANT as NWD_CONSTANT
 
 __all__ = ["SIMILARITIES", "SIMILARITY_PARAMS", "TAL_PARAMS", "DSL_PARAMS", "ASSIGNERS", "ASSIGNER",
-           "SIMILARITY_ASSIGNERS", "ASSIGNER_PARAMS", "check_assigner", "assigner_function", "yolox_assignments",
+           "SIMILARITY_ASSIGNERS", "ASSIGNER_PARAMS", "Count", "check_assigner", "assigner_function", "yolox_assignments",
            "YOLOX_ASSIGNMENT_ARGUMENTS", "pairwise_iou",
            "pairwise_similarity", "simota_assign", "tal_assign", "dsl_assign", "dsl_cost_terms",
            "empty_assignment"]
+
+
+
+class Count(Param):
+    """A declared count (a top-k): a whole number from ``low`` up. Taken as a whole float too (the
+    command line's "13" parses as 13.0); :func:`assigner_function` hands the assigners an int."""
+
+    def allows(self, value):
+        return super().allows(value) and value == int(value)
+
+    def describe(self):
+        return f"a whole number >= {self.low:g}"
+
 
 SIMILARITIES = ("iou", "nwd", "gcd")
 SIMILARITY_PARAMS = {
@@ -60,11 +73,11 @@ TAL_PARAMS = {
     "alpha": Param(0.5, 0, doc="exponent of the predicted score s in the alignment metric s^alpha u^beta "
                    "(YOLOv8 0.5; TOOD 1)"),
     "beta": Param(6.0, 0, doc="exponent of the IoU u in the alignment metric (YOLOv8 and TOOD 6)"),
-    "topk": Param(10, 1, doc="positives per ground truth at most: its top k by the metric among the anchors "
+    "topk": Count(10, 1, doc="positives per ground truth at most: its top k by the metric among the anchors "
                   "whose centre lies inside it (YOLOv8 10; TOOD 13)"),
 }
 DSL_PARAMS = {
-    "topk": Param(13, 1, doc="dynamic k of a ground truth is the sum of its 13 largest IoUs (or similarities), "
+    "topk": Count(13, 1, doc="dynamic k of a ground truth is the sum of its 13 largest IoUs (or similarities), "
                   "at least 1 (RTMDet 13)"),
     "iou_weight": Param(3.0, 0, doc="weight of the IoU cost -log(IoU + eps) (RTMDet 3)"),
     "center_base": Param(10.0, 1, low_open=True, doc="base of the soft centre prior "
@@ -96,7 +109,7 @@ def _check_count(label, value):
 
 def _check_params(assigner, params, values):
     for key, param in params.items():
-        if key == "topk":  # a count: its Param's range alone would take 2.5
+        if key == "topk":  # torch.topk takes an int; the settings (Count) take 13.0 too and hand on 13
             _check_count(f"{assigner} topk", values[key])
         else:
             param.check(f"{assigner} {key}", values[key])
@@ -421,13 +434,9 @@ def dsl_assign(gt_boxes, gt_classes, pred_boxes, cls_preds, obj_preds, x_shifts,
 # ---- the choice, as settings and as YOLOX's get_assignments ---------------------------------
 
 
-def check_assigner(assigner, similarity, counts, label=str):
-    """The rules between the assignment settings, one-line ``ValueError``s: each of ``counts``
-    ({its label: value}, the top-k parameters) a whole number; a similarity other than the IoU only
-    for an assigner it applies to (``label`` names the similarity's setting)."""
-    for key, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
+def check_assigner(assigner, similarity, label="similarity"):
+    """The rule between the assignment settings, a one-line ``ValueError``: a similarity other than
+    the IoU only for an assigner it applies to (``label`` names the similarity's setting)."""
     if similarity != "iou" and assigner not in SIMILARITY_ASSIGNERS:
         raise ValueError(f"{label} {similarity} applies to the assigners {' and '.join(SIMILARITY_ASSIGNERS)}, "
                          f"not {assigner}; leave it at iou")

@@ -169,8 +169,7 @@ def resolve_settings(values):
     for branch in BRANCHES:  # the cross-field rules: each branch's options against its chosen loss
         options = {option: resolved[option_setting(branch, option)] for option in BRANCH_OPTIONS[branch]}
         LOSSES[resolved[f"{branch}_loss"]].check_options(options, lambda option: option_setting(branch, option))
-    counts = {s.name: resolved[s.name] for s in by_name.values() if s.branch == ASSIGNMENT and s.arg == "topk"}
-    check_assigner(resolved["assigner"], resolved["assigner_similarity"], counts, "assigner_similarity")
+    check_assigner(resolved["assigner"], resolved["assigner_similarity"], "assigner_similarity")
     return CheckedSettings(resolved)
 
 

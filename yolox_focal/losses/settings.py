@@ -18,8 +18,8 @@ After the branches, the label assignment (``assign.py``): ``assigner`` (``simota
 
 The order (of ``all_settings()``, the README's table and the "must be one of" errors): branch by
 branch as above; within a branch, ``{branch}_loss``, the parameters of its losses in the order the
-losses were registered, then the branch's options; then the assignment's. The registration order is the order in which
-``losses/__init__.py`` imports the loss modules, written down there.
+losses were registered, then the branch's options; then the assignment's. The registration order
+is the order in which ``losses/__init__.py`` imports the loss modules, written down there.
 
 One set of defaults: YOLOX's (``Setting.yolox``, ``yolox_settings()``). With every setting at it,
 the kit computes YOLOX's own losses. This package's focal head and exps override ``obj_loss``

@@ -104,6 +104,18 @@ def test_every_branch_chosen_on_the_command_line_trains(trained, tmp_path):
     assert "best AP50:95" in result.stdout
 
 
+@pytest.mark.parametrize("assigner", [["assigner", "tal", "assigner_tal_topk", "13"],
+                                      ["assigner", "dsl", "assigner_similarity", "gcd"]], ids=["tal", "dsl-gcd"])
+def test_another_label_assignment_chosen_on_the_command_line_trains(trained, tmp_path, assigner):
+    root, _, _ = trained
+    opts = ["data_dir", root / "data", "output_dir", tmp_path, *TINY]
+    result = run_tool("train.py", "-f", EXP, "-b", "4", "-expn", "assign", "max_epoch", "1", *assigner, *opts)
+    (record,) = read_metrics(tmp_path / "assign")
+    losses = [record[k] for k in ("obj_loss", "iou_loss", "cls_loss")]
+    assert all(np.isfinite(v) and v > 0 for v in losses), record
+    assert "best AP50:95" in result.stdout
+
+
 def test_yolox_demo_labels_boxes_with_the_exps_class_names(trained, tmp_path):
     import os
     import subprocess

@@ -76,6 +76,7 @@ PROBE = """
         def eval(self, model, evaluator, is_distributed, *args, **kwargs):
             save("weights", model.state_dict())
             save("loss_state", self.model.head.loss_kit.loss_state())  # the trained model's kit
+            save("settings", dict(self.model.head.loss_kit.settings))
             return super().eval(model, evaluator, is_distributed, *args, **kwargs)
 """
 
@@ -136,14 +137,16 @@ def root(tmp_path_factory):
     return root
 
 
-# Two losses that keep running means (Wise-IoU v3 on boxes, the slide loss's mean IoU on classes).
-STATEFUL = {"box_loss": "wiou_v3", "cls_loss": "slide_ema", "box_wiou_v3_momentum": "0.5"}
+# Two losses that keep running means (Wise-IoU v3 on boxes, the slide loss's mean IoU on classes), and
+# the task-aligned label assignment in place of YOLOX's SimOTA.
+STATEFUL = {"box_loss": "wiou_v3", "cls_loss": "slide_ema", "box_wiou_v3_momentum": "0.5", "assigner": "tal"}
 
 
 @pytest.fixture(scope="module")
 def trained(root):
     """Two processes, batch 4 (2 each) over 8 images: two iterations, then an evaluation; with two
-    losses that keep running means (Wise-IoU v3 on boxes, the slide loss's mean IoU on classes)."""
+    losses that keep running means (Wise-IoU v3 on boxes, the slide loss's mean IoU on classes) and
+    the task-aligned assignment."""
     result = succeeded(run(root, "train.py", "-d", "2", "-b", "4", *exp_args(root, "two", **STATEFUL)))
     return root / "out" / "two", result
 
@@ -173,6 +176,8 @@ def test_the_shards_partition_the_data(trained, root):
 
 
 def test_every_process_holds_the_same_weights_and_rank_0_saves_them(trained, root):
+    settings = [torch.load(root / "probes" / f"settings{rank}.pt") for rank in (0, 1)]
+    assert settings[0] == settings[1] and settings[0]["assigner"] == "tal"  # each process assigned with tal
     weights = [torch.load(root / "probes" / f"weights{rank}.pt") for rank in (0, 1)]
     assert weights[0].keys() == weights[1].keys()
     different = [k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k])]

@@ -32,6 +32,10 @@ EXAMPLE_EXP = "exps/example/focal/yolox_s_focal.py"
 # a change on every branch
 KIT = dict(obj_loss="focal", obj_loss_weight=2.0, cls_loss="varifocal", cls_label_smoothing=0.1, box_loss="siou",
            box_loss_weight=1.5)
+# each label assignment other than YOLOX's, with parameters other than the defaults
+ASSIGNER_KITS = {"assigner=tal": dict(assigner="tal", assigner_tal_alpha=1.0, assigner_tal_topk=13),
+                 "assigner=dsl": dict(assigner="dsl", assigner_similarity="gcd", assigner_dsl_topk=9),
+                 "assigner=simota": dict(assigner="simota", assigner_similarity="nwd", assigner_nwd_constant=20.0)}
 
 
 def tool(*args):
@@ -100,7 +104,7 @@ def test_apply_check_apply_again_revert(tree):
     assert check.returncode == 0 and check.stdout.startswith("applies: the 3 patches apply cleanly")
     applied = tool("apply", tree)
     assert applied.returncode == 0 and applied.stdout.startswith("applied 3 patches")
-    assert f"{HEAD} +14 -3" in applied.stdout and f"{LOSS_KIT}/kit.py +" in applied.stdout
+    assert f"{HEAD} +20 -3" in applied.stdout and f"{LOSS_KIT}/kit.py +" in applied.stdout
     after = snapshot(tree)
     assert set(after) - set(before) == {EXAMPLE_EXP} | {f"{LOSS_KIT}/{name}" for name in added_files()}
     assert after[HEAD] != before[HEAD]
@@ -137,7 +141,7 @@ def test_conflict_says_where_and_changes_nothing(tree):
     before = snapshot(tree)
     check = tool("check", tree)
     assert check.returncode == 1 and check.stderr.startswith("error: conflicts:")
-    where = f"{HEAD} hunk 6/6 of {PATCHES[1].name} does not match the tree near line"
+    where = f"{HEAD} hunk 6/7 of {PATCHES[1].name} does not match the tree near line"
     assert where in check.stderr and "expects 'self.iou_loss(bbox_preds.view(-1, 4)[fg_masks]" in check.stderr
     result = tool("apply", tree)
     assert result.returncode == 1 and "nothing changed" in result.stderr and where in result.stderr
@@ -153,7 +157,7 @@ def test_revert_refuses_an_edited_patched_line(tree):
     before = snapshot(tree)
     result = tool("revert", tree)
     assert result.returncode == 1 and result.stderr.startswith("error: conflicts: the series cannot be reverted")
-    assert f"{HEAD} hunk 6/6" in result.stderr and snapshot(tree) == before
+    assert f"{HEAD} hunk 6/7" in result.stderr and snapshot(tree) == before
 
 
 def test_refuses_uncommitted_changes_unless_forced(tree):
@@ -288,7 +292,8 @@ def routes(request, tmp_path_factory):
     the same weights and inputs."""
     source, work = SOURCES[request.param], tmp_path_factory.mktemp(request.param)
     yolox = yolox_settings()
-    kits = dict(kits_for_every_loss(), yolox=yolox, **{"every branch": dict(yolox, **KIT)})
+    kits = dict(kits_for_every_loss(), yolox=yolox, **{"every branch": dict(yolox, **KIT)},
+                **{label: dict(yolox, **settings) for label, settings in ASSIGNER_KITS.items()})
     pristine = copy_yolox(source, work / "pristine")
     patched = copy_yolox(source, work / "patched")
     assert tool("apply", patched).returncode == 0
@@ -345,6 +350,18 @@ def test_every_loss_is_the_same_by_both_routes(routes):
         index = {"box": 1, "obj": 2, "cls": 3}[label.split("_loss=")[0]]  # (loss, iou, obj, cls, l1, fg)
         assert not torch.equal(results["reference"][label, "package"][index],
                                results["reference"]["stock", "YOLOXHead"][index]), label
+
+
+def test_every_assigner_is_the_same_by_both_routes(routes):
+    """tal, dsl and simota with a Gaussian similarity: the patched tree's get_assignments hands the
+    assignment to the kit as the package's head does on the unpatched tree, bit for bit, by the
+    exp's command line, FocalYOLOXHead and convert; each changes the losses from YOLOX's."""
+    _, results = routes
+    for label in ASSIGNER_KITS:
+        for route in ("exp", "package", "converted"):
+            assert_same(results["patched"][label, route], results["reference"][label, "package"], (label, route))
+        assert not torch.equal(results["reference"][label, "package"][0],
+                               results["reference"]["stock", "YOLOXHead"][0]), label
 
 
 EXPS = """

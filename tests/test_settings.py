@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from yolox_focal.losses import LOSSES, KitLoss, Param, register
+from yolox_focal.losses.assign import ASSIGNER, ASSIGNER_PARAMS, SIMILARITY_PARAMS
 from yolox_focal.losses.declare import OPTIONS
 from yolox_focal.losses.kit import LossKit
 from yolox_focal.adapter.head import FOCAL_OVERRIDES
-from yolox_focal.losses.settings import (ALIASES, BRANCHES, CheckedSettings, all_settings, parse_setting,
+from yolox_focal.losses.settings import (ALIASES, ASSIGNMENT, BRANCHES, CheckedSettings, all_settings, parse_setting,
                                          resolve_settings, settings_by_name, settings_table, yolox_settings)
 
 pytestmark = pytest.mark.any_yolox
@@ -26,10 +27,14 @@ EARLIER_KEYS = [
 
 def test_the_settings_follow_the_written_order():
     """Branch by branch; in each, the loss, its losses' parameters in registration order (the import
-    line of losses/__init__.py), then the options."""
+    line of losses/__init__.py), then the options; then the label assignment's."""
     names = [s.name for s in all_settings()]
     assert [n for n in names if n.endswith("_loss")] == ["obj_loss", "cls_loss", "box_loss"]
-    assert names.index("cls_loss") > names.index("obj_loss_weight") and names[-1] == "box_loss_weight"
+    assert names.index("cls_loss") > names.index("obj_loss_weight")
+    assert names[names.index("box_loss_weight"):] == [
+        "box_loss_weight", "assigner", "assigner_similarity", "assigner_nwd_constant", "assigner_tal_alpha",
+        "assigner_tal_beta", "assigner_tal_topk", "assigner_dsl_topk", "assigner_dsl_iou_weight",
+        "assigner_dsl_center_base", "assigner_dsl_center_offset"]
     assert settings_by_name()["obj_loss"].choices == ("bce", "bce_blur", "focal", "qfocal", "varifocal", "poly1",
                                                       "poly1_focal", "mal", "atfl")
     assert settings_by_name()["box_loss"].choices[:7] == ("iou", "giou", "diou", "ciou", "eiou", "siou", "alpha_iou")
@@ -50,6 +55,17 @@ def test_every_parameter_of_every_declared_loss_and_branch_has_one_setting_by_th
         assert settings_by_name()[f"{branch}_loss"].choices == tuple(n for n, c in LOSSES.items() if branch in c.branches)
         expected |= {f"{branch}_loss", f"{branch}_loss_weight"}
     expected |= {"cls_label_smoothing", "box_inner_ratio", "box_focaler_low", "box_focaler_high"}
+    # the assignment's: the choice, the similarity simota and dsl share, each assigner's own parameters
+    assert settings_by_name()["assigner"].param is ASSIGNER and settings_by_name()["assigner"].yolox == "simota"
+    expected.add("assigner")
+    for arg, param in SIMILARITY_PARAMS.items():
+        assert settings_by_name()[f"assigner_{arg}"].param is param
+        expected.add(f"assigner_{arg}")
+    for assigner, params in ASSIGNER_PARAMS.items():
+        for arg, param in params.items():
+            setting = settings_by_name()[f"assigner_{assigner}_{arg}"]
+            assert (setting.branch, setting.loss, setting.arg, setting.param) == (ASSIGNMENT, assigner, arg, param)
+            expected.add(setting.name)
     names = [s.name for s in all_settings()]
     assert len(names) == len(set(names)) and set(names) == expected
     assert set(settings_by_name()) == expected | set(ALIASES)

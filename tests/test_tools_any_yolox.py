@@ -97,6 +97,17 @@ def test_cpu_evaluation(trained):
         assert noise not in result.stderr
 
 
+def test_cpu_training_with_the_task_aligned_assignment(trained, tmp_path):
+    # the label assignment is the installed YOLOX's get_assignments replaced: its arguments differ
+    # between Megvii's 0.3.0 and pixeltable-yolox (GitHub main's)
+    root, _ = trained
+    (tmp_path / "data").symlink_to(root / "data")
+    result = run(tmp_path, "train.py", "-b", "4", "--device", "cpu", *exp_args(tmp_path, assigner="tal"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    (record,) = [json.loads(line) for line in (run_folder(tmp_path) / "metrics.jsonl").read_text().splitlines()]
+    assert all(record[k] > 0 for k in ("obj_loss", "iou_loss", "cls_loss")), record
+
+
 @pytest.mark.skipif(not PIXELTABLE, reason="pixeltable-yolox's -c module:Class and -D options")
 def test_pixeltable_config_mistakes_are_one_line(trained):
     root, _ = trained

@@ -22,6 +22,6 @@ def test_head_and_exps_against_other_yolox():
     subprocess.run([sys.executable, "-c", check, os.path.realpath(SRC)], env=env, check=True)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/test_head.py", "tests/test_exps.py", "tests/test_cpu_training.py"],
+         "tests/test_head.py", "tests/test_head_assign.py", "tests/test_exps.py", "tests/test_cpu_training.py"],
         cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]

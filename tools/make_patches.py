@@ -10,7 +10,8 @@ each other, relatively, so they run there as they are; the generator refuses one
 patched exp calls, listed in ``CARRIED``, with their imports of the core pointed at the core there;
 and it adds the files of ``patches/added/`` as they are (the example exp). The head and exp edits
 are a few lines each, inserted at lines that read the same in the PyPI 0.3.0 release and GitHub
-main: the head computes its losses with a ``LossKit`` (``losses/kit.py``); the exp calls
+main: the head computes its losses with a ``LossKit`` (``losses/kit.py``) and hands its label
+assignment to the kit where the kit's ``assigner`` setting chooses another than SimOTA; the exp calls
 ``adapter/exp_hook.py``, whose functions do the work.
 
 The base is a YOLOX source tree: the folder that holds ``yolox/`` (default: the installed ``yolox``
@@ -132,6 +133,15 @@ def _patch_head(text):
     text = replace(text, "        dtype,\n    ):\n",
                    "        dtype,\n    ):\n"
                    "        self.loss_kit.start_batch(imgs)  # a loss may read the batch's input size\n", HEAD)
+    text = replace(text, '        mode="gpu",\n    ):\n',
+                   '        mode="gpu",\n    ):\n'
+                   "        if self.loss_kit.assign is not None:  # the assigner setting chose another assignment\n"
+                   "            return self.loss_kit.get_assignments(\n"
+                   "                batch_idx=batch_idx, gt_bboxes_per_image=gt_bboxes_per_image,\n"
+                   "                gt_classes=gt_classes, bboxes_preds_per_image=bboxes_preds_per_image,\n"
+                   "                expanded_strides=expanded_strides, x_shifts=x_shifts, y_shifts=y_shifts,\n"
+                   "                cls_preds=cls_preds, obj_preds=obj_preds, mode=mode)\n",
+                   HEAD)
     text = replace(text, "            self.iou_loss(bbox_preds.view(-1, 4)[fg_masks], reg_targets)",
                    "            self.loss_kit.box(bbox_preds.view(-1, 4)[fg_masks], reg_targets)", HEAD)
     text = replace(text, "            self.bcewithlog_loss(obj_preds.view(-1, 1), obj_targets)",
@@ -175,8 +185,10 @@ SERIES = [
      "that defaults to YOLOX's own losses with the same values as before, so existing\n"
      "exps train as they did. set_loss_kit(kit) chooses other losses. get_losses\n"
      "first hands the kit the batch's images (start_batch), as a loss may read the\n"
-     "training input size. Label assignment, the L1 loss, the normalisation,\n"
-     "inference and the state dict are unchanged.",
+     "training input size. get_assignments hands the assignment to the kit when its\n"
+     "assigner setting chooses another than YOLOX's SimOTA (tal, dsl, or simota with\n"
+     "a Gaussian similarity); at the default it is YOLOX's own. The L1 loss, the\n"
+     "normalisation, inference and the state dict are unchanged.",
      lambda files: {HEAD: _patch_head(files[HEAD])}),
     ("exp: loss-kit settings; example focal exp",
      "Exp gains one attribute per loss-kit setting (default: YOLOX's losses) and hands\n"

@@ -9,6 +9,12 @@ foreground anchors stay YOLOX's, so the head follows whichever YOLOX is installe
 ``get_losses`` computes a branch in another way makes the head raise, never train with the wrong
 loss.
 
+Label assignment is YOLOX's own ``get_assignments`` unless the kit's ``assigner`` setting chooses
+another (``tal``, ``dsl``, or ``simota`` with another similarity): then the head's
+``get_assignments`` takes YOLOX's arguments by name and returns the assignment of
+``yolox_focal.losses.assign`` in the form YOLOX's returns; a ``get_assignments`` whose arguments it
+does not recognise raises ``UnsupportedYOLOXError``.
+
 In a YOLOX tree that carries this project's ``patches/``, ``YOLOXHead.get_losses`` already calls
 ``self.loss_kit``; there the head only sets that attribute.
 """
@@ -18,6 +24,7 @@ import inspect
 
 from torch import nn
 
+from ..losses.assign import YOLOX_ASSIGNMENT_ARGUMENTS
 from ..losses.kit import LossKit
 from .flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable-yolox's YoloxHead
 
@@ -151,6 +158,23 @@ class FocalYOLOXHead(YOLOXHead):
                 stand_in.plan = None
         plan.finish()
         return losses
+
+    def get_assignments(self, *args, **kwargs):
+        """YOLOX's own label assignment (SimOTA), unless the kit's ``assigner`` setting chooses
+        another (``self.loss_kit.assign`` is not None): then that one, on YOLOX's arguments taken by
+        name, returning what YOLOX's returns, so the rest of ``get_losses`` stays YOLOX's."""
+        if self.loss_kit.assign is None or _calls_loss_kit_itself(self):
+            return super().get_assignments(*args, **kwargs)
+        arguments = _arguments(super().get_assignments, args, kwargs)
+        missing = [name for name in YOLOX_ASSIGNMENT_ARGUMENTS if name not in arguments and name != "mode"]
+        if missing:
+            raise UnsupportedYOLOXError(
+                f"this YOLOX's YOLOXHead.get_assignments takes no {missing[0]} (called with {len(args)} "
+                f"positional and {sorted(kwargs)} keyword arguments), so the assigner "
+                f"{self.loss_kit.settings['assigner']!r} cannot replace it; yolox_focal supports yolox 0.3.0 "
+                f"(PyPI), YOLOX's GitHub main and pixeltable-yolox 0.4")
+        return self.loss_kit.get_assignments(**{name: arguments[name] for name in YOLOX_ASSIGNMENT_ARGUMENTS
+                                                if name in arguments})
 
 
 def _calls_loss_kit_itself(head):

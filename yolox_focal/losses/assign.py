@@ -33,16 +33,33 @@ YOLOX's does.
 Needs only torch: the patch series copies the losses folder into a YOLOX tree.
 """
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 from ._common import EPS, Param, compute_dtype
 from .gaussian import gcd_similarity, nwd_similarity
-from .nwd import CONSTANT as NWD_CONSTANT
+from .gaussian import NWD_CONSTANT
 
-__all__ = ["SIMILARITIES", "SIMILARITY_PARAMS", "TAL_PARAMS", "DSL_PARAMS", "ASSIGNERS", "pairwise_iou",
+__all__ = ["SIMILARITIES", "SIMILARITY_PARAMS", "TAL_PARAMS", "DSL_PARAMS", "ASSIGNERS", "ASSIGNER",
+           "SIMILARITY_ASSIGNERS", "ASSIGNER_PARAMS", "Count", "check_assigner", "assigner_function", "yolox_assignments",
+           "YOLOX_ASSIGNMENT_ARGUMENTS", "pairwise_iou",
            "pairwise_similarity", "simota_assign", "tal_assign", "dsl_assign", "dsl_cost_terms",
            "empty_assignment"]
+
+
+
+class Count(Param):
+    """A declared count (a top-k): a whole number from ``low`` up. Taken as a whole float too (the
+    command line's "13" parses as 13.0); :func:`assigner_function` hands the assigners an int."""
+
+    def allows(self, value):
+        return super().allows(value) and value == int(value)
+
+    def describe(self):
+        return f"a whole number >= {self.low:g}"
+
 
 SIMILARITIES = ("iou", "nwd", "gcd")
 SIMILARITY_PARAMS = {
@@ -56,11 +73,11 @@ TAL_PARAMS = {
     "alpha": Param(0.5, 0, doc="exponent of the predicted score s in the alignment metric s^alpha u^beta "
                    "(YOLOv8 0.5; TOOD 1)"),
     "beta": Param(6.0, 0, doc="exponent of the IoU u in the alignment metric (YOLOv8 and TOOD 6)"),
-    "topk": Param(10, 1, doc="positives per ground truth at most: its top k by the metric among the anchors "
+    "topk": Count(10, 1, doc="positives per ground truth at most: its top k by the metric among the anchors "
                   "whose centre lies inside it (YOLOv8 10; TOOD 13)"),
 }
 DSL_PARAMS = {
-    "topk": Param(13, 1, doc="dynamic k of a ground truth is the sum of its 13 largest IoUs (or similarities), "
+    "topk": Count(13, 1, doc="dynamic k of a ground truth is the sum of its 13 largest IoUs (or similarities), "
                   "at least 1 (RTMDet 13)"),
     "iou_weight": Param(3.0, 0, doc="weight of the IoU cost -log(IoU + eps) (RTMDet 3)"),
     "center_base": Param(10.0, 1, low_open=True, doc="base of the soft centre prior "
@@ -68,6 +85,13 @@ DSL_PARAMS = {
     "center_offset": Param(3.0, 0, doc="offset of the soft centre prior, in strides (RTMDet 3)"),
 }
 ASSIGNERS = ("simota", "tal", "dsl")
+ASSIGNER = Param("simota", choices=ASSIGNERS, doc=(
+    "label assignment, which anchors are positives for which ground truth: simota (YOLOX's own "
+    "get_assignments), tal (task-aligned, TOOD / YOLOv8), dsl (RTMDet's dynamic soft labels)"))
+# The assigners a similarity applies to (tal measures with the IoU alone)
+SIMILARITY_ASSIGNERS = ("simota", "dsl")
+# The parameters of one assigner: {assigner: {argument: Param}}; the settings assigner_{name}_{argument}
+ASSIGNER_PARAMS = {"tal": TAL_PARAMS, "dsl": DSL_PARAMS}
 
 # YOLOX 0.3.0's constants of SimOTA (get_in_boxes_info, get_assignments, dynamic_k_matching)
 SIMOTA_CENTER_RADIUS = 2.5  # in strides; GitHub main's get_geometry_constraint uses 1.5
@@ -85,7 +109,7 @@ def _check_count(label, value):
 
 def _check_params(assigner, params, values):
     for key, param in params.items():
-        if key == "topk":  # a count: its Param's range alone would take 2.5
+        if key == "topk":  # torch.topk takes an int; the settings (Count) take 13.0 too and hand on 13
             _check_count(f"{assigner} topk", values[key])
         else:
             param.check(f"{assigner} {key}", values[key])
@@ -405,3 +429,54 @@ def dsl_assign(gt_boxes, gt_classes, pred_boxes, cls_preds, obj_preds, x_shifts,
     class_cost, iou_cost, centre_prior = terms
     matching = dynamic_k_matching(class_cost + iou_cost + centre_prior, sim, topk)
     return assignment_from_matching(matching, candidates, ious, gt_classes)
+
+
+# ---- the choice, as settings and as YOLOX's get_assignments ---------------------------------
+
+
+def check_assigner(assigner, similarity, label="similarity"):
+    """The rule between the assignment settings, a one-line ``ValueError``: a similarity other than
+    the IoU only for an assigner it applies to (``label`` names the similarity's setting)."""
+    if similarity != "iou" and assigner not in SIMILARITY_ASSIGNERS:
+        raise ValueError(f"{label} {similarity} applies to the assigners {' and '.join(SIMILARITY_ASSIGNERS)}, "
+                         f"not {assigner}; leave it at iou")
+
+
+def assigner_function(assigner, similarity="iou", nwd_constant=12.8, **params):
+    """The assignment of one image for the chosen ``assigner`` and its parameters, a function of
+    :func:`simota_assign`'s arguments; None for ``simota`` with the IoU, which is YOLOX's own
+    get_assignments (called, not replaced)."""
+    if assigner == "simota" and similarity == "iou":
+        return None
+    counts = {k: int(v) if k == "topk" else v for k, v in params.items()}
+    if assigner == "tal":
+        return functools.partial(tal_assign, **counts)
+    similar = dict(similarity=similarity, nwd_constant=nwd_constant)
+    if assigner == "dsl":
+        return functools.partial(dsl_assign, **similar, **counts)
+    return functools.partial(simota_assign, **similar)
+
+
+# The arguments of YOLOXHead.get_assignments that an assignment reads, named alike in YOLOX 0.3.0
+# (PyPI), GitHub main and pixeltable-yolox (whose other arguments differ).
+YOLOX_ASSIGNMENT_ARGUMENTS = ("batch_idx", "gt_bboxes_per_image", "gt_classes", "bboxes_preds_per_image",
+                              "expanded_strides", "x_shifts", "y_shifts", "cls_preds", "obj_preds", "mode")
+
+
+def yolox_assignments(assign, batch_idx, gt_bboxes_per_image, gt_classes, bboxes_preds_per_image, expanded_strides,
+                      x_shifts, y_shifts, cls_preds, obj_preds, mode="gpu"):
+    """``assign`` (:func:`assigner_function`'s) on YOLOXHead.get_assignments' arguments, returning
+    what it returns: ``(gt_matched_classes, fg_mask, pred_ious_this_matching, matched_gt_inds, num_fg)``.
+    ``cls_preds``, ``obj_preds`` are the batch's ``(B, A, ...)``, the grids ``(1, A)``, as get_losses
+    hands them. ``mode="cpu"`` (get_losses' retry after running out of GPU memory) computes on the
+    CPU in float32, as YOLOX does, and hands the results back on the ground truths' device."""
+    device = gt_bboxes_per_image.device
+    tensors = dict(gt_boxes=gt_bboxes_per_image, gt_classes=gt_classes, pred_boxes=bboxes_preds_per_image,
+                   cls_preds=cls_preds[batch_idx], obj_preds=obj_preds[batch_idx], x_shifts=x_shifts[0],
+                   y_shifts=y_shifts[0], strides=expanded_strides[0])
+    if mode == "cpu":
+        tensors = {k: v.cpu().float() for k, v in tensors.items()}
+    result = assign(**tensors)
+    if mode == "cpu":
+        result = tuple(t.to(device) for t in result[:4]) + result[4:]
+    return result

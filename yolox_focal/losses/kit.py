@@ -4,7 +4,10 @@
 ``KitLoss`` each, with its parameters, weight, label smoothing or box modifiers), each called the
 way YOLOX's ``get_losses`` calls its own loss modules (element-wise, before the sum and the division
 by the number of foreground anchors). With no setting given it is YOLOX's: BCE-with-logits for
-objectness and classification, YOLOX's IoU loss for boxes, all weights 1.
+objectness and classification, YOLOX's IoU loss for boxes, all weights 1, and YOLOX's own label
+assignment. Another ``assigner`` (or similarity) gives it ``assign``, the assignment of one image
+(``assign.py``), which the head calls through :meth:`LossKit.get_assignments` in place of YOLOX's
+SimOTA; at the default ``assign`` is None and the head calls YOLOX's own.
 
 It has no parameters or buffers, so a head that carries one has YOLOX's state dict. A loss that
 keeps state (a running mean) hands it out through :meth:`LossKit.loss_state`, which the trainers
@@ -15,9 +18,10 @@ Needs only torch: the patch series copies this module into a YOLOX tree.
 
 from torch import nn
 
+from .assign import assigner_function, yolox_assignments
 from .declare import LOSSES
-from .settings import (BRANCH_OPTIONS, BRANCHES, CheckedSettings, all_settings, option_setting, resolve_settings,
-                       yolox_settings)
+from .settings import (ASSIGNMENT, BRANCH_OPTIONS, BRANCHES, CheckedSettings, all_settings, option_setting,
+                       resolve_settings, yolox_settings)
 
 __all__ = ["LossKit"]
 
@@ -41,11 +45,24 @@ class LossKit(nn.Module):
             params = {s.arg: values[s.name] for s in declared if s.branch == branch and s.loss == loss}
             options = {o: values[option_setting(branch, o)] for o in BRANCH_OPTIONS[branch]}
             setattr(self, branch, LOSSES[loss](**params, **options))
+        assigner = values["assigner"]
+        params = {s.arg: values[s.name] for s in declared if s.branch == ASSIGNMENT and s.loss == assigner}
+        # None for simota with the IoU: the head keeps YOLOX's own get_assignments
+        self.assign = assigner_function(assigner, values["assigner_similarity"], values["assigner_nwd_constant"],
+                                        **params)
         self.input_size = None
 
     def branch_losses(self):
         """{branch: its loss module}."""
         return {branch: getattr(self, branch) for branch in BRANCHES}
+
+    def get_assignments(self, **arguments):
+        """The label assignment of one image, from YOLOXHead.get_assignments' arguments by name
+        (``assign.YOLOX_ASSIGNMENT_ARGUMENTS``), in place of YOLOX's SimOTA: for a head whose
+        ``self.assign`` is not None (another assigner than simota with the IoU)."""
+        if self.assign is None:
+            raise RuntimeError("this loss kit assigns with YOLOX's own get_assignments; call that")
+        return yolox_assignments(self.assign, **arguments)
 
     def start_batch(self, imgs):
         """Called by the head before each batch's losses with the batch's images ``(B, C, H, W)``

@@ -12,13 +12,17 @@ For each branch (``obj``, ``cls``, ``box``):
   ``{branch}_loss_weight``. An option that is a loss's own quantity reads that loss's setting
   (the mix's NWD constant is ``box_nwd_constant``), declared once.
 
+After the branches, the label assignment (``assign.py``): ``assigner`` (``simota``, YOLOX's own,
+``tal``, ``dsl``), ``assigner_similarity`` and ``assigner_nwd_constant`` (simota's and dsl's), and
+``assigner_{assigner}_{param}`` for tal's and dsl's parameters (``assigner_tal_alpha``).
+
 ``focal_gamma`` and ``focal_alpha``, the names these settings had first, stay as aliases of
 ``obj_focal_gamma`` and ``obj_focal_alpha`` (``ALIASES``).
 
 The order (of ``all_settings()``, the README's table and the "must be one of" errors): branch by
 branch as above; within a branch, ``{branch}_loss``, the parameters of its losses in the order the
-losses were registered, then the branch's options. The registration order is the order in which
-``losses/__init__.py`` imports the loss modules, written down there.
+losses were registered, then the branch's options; then the assignment's. The registration order
+is the order in which ``losses/__init__.py`` imports the loss modules, written down there.
 
 One set of defaults: YOLOX's (``Setting.yolox``, ``yolox_settings()``). With every setting at it,
 the kit computes YOLOX's own losses. This package's focal head and exps override ``obj_loss``
@@ -36,10 +40,11 @@ or an exp is set up, not per batch.
 
 import difflib
 
+from .assign import ASSIGNER, ASSIGNER_PARAMS, SIMILARITY_ASSIGNERS, SIMILARITY_PARAMS, check_assigner
 from .declare import BRANCH_OPTIONS, LOSSES, OPTIONS, Param, losses_for
 
 __all__ = ["Setting", "all_settings", "settings_by_name", "BRANCHES", "ALIASES", "yolox_settings", "CheckedSettings",
-           "resolve_settings", "parse_setting", "settings_table", "option_setting"]
+           "resolve_settings", "parse_setting", "settings_table", "option_setting", "ASSIGNMENT", "assigner_settings"]
 
 BRANCHES = {"obj": "objectness", "cls": "classification", "box": "box"}
 YOLOX_LOSSES = {"obj": "bce", "cls": "bce", "box": "iou"}  # YOLOX's own losses
@@ -49,6 +54,7 @@ BRANCH_DOCS = {
     "box": "box loss on the matched (prediction, ground truth) pairs",
 }
 ALIASES = {"focal_gamma": "obj_focal_gamma", "focal_alpha": "obj_focal_alpha"}
+ASSIGNMENT = "assign"  # the settings' group of the label assignment (assign.py), after the branches
 
 
 def option_setting(branch, option):
@@ -84,8 +90,8 @@ class Setting:
     def allowed(self):
         """The allowed values, as the README says them."""
         if self.choices:
-            is_loss = self.name == f"{self.branch}_loss"
-            return ", ".join(f"{c} (YOLOX's)" if is_loss and c == self.yolox else str(c) for c in self.choices)
+            chooses = self.loss is self.arg is self.option is None  # {branch}_loss, assigner: YOLOX's is one
+            return ", ".join(f"{c} (YOLOX's)" if chooses and c == self.yolox else str(c) for c in self.choices)
         return self.param.describe().replace("None (", "`none` (")
 
     def parse(self, text, key=None):
@@ -113,6 +119,19 @@ def all_settings():
                 continue
             doc = f"multiplies the {what} loss" if option == "weight" else OPTIONS[option].doc
             settings.append(Setting(name, branch, doc, OPTIONS[option], option=option))
+    return tuple(settings) + assigner_settings()
+
+
+def assigner_settings():
+    """The label assignment's settings (``losses/assign.py``): ``assigner``; ``assigner_{argument}`` for
+    the similarity shared by simota and dsl; ``assigner_{assigner}_{argument}`` for each assigner's
+    own parameters (``assigner_tal_alpha``), as a loss's are ``{branch}_{loss}_{argument}``."""
+    shared = ", ".join(SIMILARITY_ASSIGNERS)
+    settings = [Setting("assigner", ASSIGNMENT, ASSIGNER.doc, ASSIGNER)]
+    settings += [Setting(f"assigner_{arg}", ASSIGNMENT, f"{shared}: {param.doc}", param, arg=arg)
+                 for arg, param in SIMILARITY_PARAMS.items()]
+    settings += [Setting(f"assigner_{name}_{arg}", ASSIGNMENT, f"{name}: {param.doc}", param, loss=name, arg=arg)
+                 for name, params in ASSIGNER_PARAMS.items() for arg, param in params.items()]
     return tuple(settings)
 
 
@@ -137,7 +156,8 @@ def resolve_settings(values):
     """The gate: every setting, ``values`` (by name or alias) over YOLOX's, checked, as
     :class:`CheckedSettings`. A one-line ``ValueError`` for the first fault, naming the key as given:
     an unknown key (with "did you mean"), a value outside its choices or range, a setting given
-    twice under two names, an option that does not fit the branch's chosen loss."""
+    twice under two names, an option that does not fit the branch's chosen loss, a top-k that is not
+    whole, a similarity for an assigner that takes none."""
     by_name = settings_by_name()
     given = {}
     for key, value in values.items():
@@ -159,6 +179,7 @@ def resolve_settings(values):
     for branch in BRANCHES:  # the cross-field rules: each branch's options against its chosen loss
         options = {option: resolved[option_setting(branch, option)] for option in BRANCH_OPTIONS[branch]}
         LOSSES[resolved[f"{branch}_loss"]].check_options(options, lambda option: option_setting(branch, option))
+    check_assigner(resolved["assigner"], resolved["assigner_similarity"], "assigner_similarity")
     return CheckedSettings(resolved)
 
 

@@ -156,15 +156,29 @@ def test_a_resumed_grid_keeps_finished_runs_and_estimates_from_their_times(tmp_p
     ]
 
 
-def test_built_in_variants_of_the_newer_losses_name_registered_losses_of_their_branch():
-    from yolox_focal.losses import alpha_iou, mpdiou, nwd, poly, shape_iou, slide, wise_iou  # noqa: F401  (register)
-    from yolox_focal.losses.declare import LOSSES
+@pytest.mark.parametrize("variant", sorted(grid.VARIANTS))
+def test_every_built_in_variant_passes_the_settings_gate_as_the_command_line_gives_it(variant):
+    from yolox_focal.losses.settings import parse_setting, resolve_settings, settings_by_name
 
-    newer = {"alpha-iou", "wiou", "wiou-v3", "mpdiou", "shape-iou", "nwd", "cls-slide", "obj-poly1", "cls-poly1-focal"}
-    assert newer <= set(grid.VARIANTS)
-    for variant in newer:
-        ((key, loss),) = grid.VARIANTS[variant].items()
-        assert key.endswith("_loss") and key[:-5] in LOSSES[loss].branches, variant
+    changed = grid.VARIANTS[variant]
+    # the variant's values as the exp receives them (text), parsed once, then through the one gate
+    resolved = resolve_settings({key: parse_setting(key, str(value)) for key, value in changed.items()})
+    for key, value in changed.items():
+        assert resolved[settings_by_name()[key].name] == value, (variant, key)
+
+
+def test_the_built_in_variants_cover_every_registered_loss_and_assigner():
+    from yolox_focal.losses.assign import ASSIGNER
+    from yolox_focal.losses.declare import losses_for
+    from yolox_focal.losses.settings import BRANCHES, YOLOX_LOSSES
+
+    chosen = {(key, value) for settings in grid.VARIANTS.values() for key, value in settings.items()}
+    for branch in BRANCHES:
+        for loss in losses_for(branch):
+            if loss != YOLOX_LOSSES[branch]:
+                assert (f"{branch}_loss", loss) in chosen, f"no built-in variant tries {branch}_loss {loss}"
+    for assigner in ASSIGNER.choices:
+        assert assigner == "simota" or ("assigner", assigner) in chosen, assigner
 
 
 def test_a_run_that_another_ablation_trains_is_refused(tmp_path):

@@ -14,7 +14,7 @@ BCE-with-logits:
     diou, ciou  torchvision's distance_box_iou_loss, complete_box_iou_loss
     eiou        the EIoU formula (Zhang et al. 2021) written plainly in torch
     siou        YOLOv6's SIoU (yolov6/utils/figure_iou.py) written plainly in torch
-    alpha_iou, wiou, mpdiou, shape_iou, nwd
+    alpha_iou, wiou, mpdiou, shape_iou, nwd, gcd
                 their papers' formulas written plainly (tests/references.py)     alpha 3, C 12.8
     wiou_v3     the formula written plainly, its running mean kept as the authors' code keeps it
     poly1, poly1_focal
@@ -47,12 +47,13 @@ from yolox.models.losses import IOUloss
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import benchmark_parser, machine, pick_device, print_table, saved_bytes, time_interleaved, write_json  # noqa: E402
 from references import (class_targets, geometry, random_pairs, reference_alpha_iou, reference_eiou,  # noqa: E402
-                        reference_mpdiou, reference_nwd, reference_shape_iou, reference_siou, reference_wiou,
+                        reference_gcd, reference_mpdiou, reference_nwd, reference_shape_iou, reference_siou, reference_wiou,
                         xyxy)
 
 from yolox_focal.losses import (bce_blur_loss, box_iou_loss, focal_loss, quality_focal_loss,  # noqa: E402
                                 varifocal_loss)
 from yolox_focal.losses.alpha_iou import alpha_iou_loss  # noqa: E402
+from yolox_focal.losses.gcd import gcd_loss  # noqa: E402
 from yolox_focal.losses.mpdiou import mpdiou_loss  # noqa: E402
 from yolox_focal.losses.nwd import nwd_loss  # noqa: E402
 from yolox_focal.losses.poly import poly1_focal_loss, poly1_loss  # noqa: E402
@@ -208,6 +209,7 @@ BOXES = {
                [("plain MPDIoU", lambda p, t: reference_mpdiou(p, t, INPUT_SIZE))]),
     "shape_iou": (shape_iou_loss, [("plain Shape-IoU", lambda p, t: reference_shape_iou(p, t, 0.0))]),
     "nwd": (lambda p, t: nwd_loss(p, t, **NWD), [("plain NWD", lambda p, t: reference_nwd(p, t, **NWD))]),
+    "gcd": (gcd_loss, [("plain GCD", reference_gcd)]),
 }
 
 

@@ -203,6 +203,15 @@ def reference_nwd(pred, target, constant):
     return 1 - torch.exp(-torch.sqrt(((a - b) ** 2).sum(-1)) / constant)
 
 
+def reference_gcd(pred, target):
+    """Guan et al. 2025 (Gaussian Combined Distance, arXiv 2510.27649): 1 - exp(-sqrt(D^2)),
+    D^2 = 1/2 [(dcx^2 + dw^2 / 4)(1 / w^2 + 1 / w_gt^2) + (dcy^2 + dh^2 / 4)(1 / h^2 + 1 / h_gt^2)]."""
+    (px, py, pw, ph), (tx, ty, tw, th) = pred.unbind(-1), target.unbind(-1)
+    x_term = ((px - tx) ** 2 + (pw - tw) ** 2 / 4) * (1 / pw**2 + 1 / tw**2)
+    y_term = ((py - ty) ** 2 + (ph - th) ** 2 / 4) * (1 / ph**2 + 1 / th**2)
+    return 1 - torch.exp(-torch.sqrt((x_term + y_term) / 2))
+
+
 def reference_piou(pred, target):
     """Liu et al. 2024, Powerful-IoU: 2 - IoU - exp(-P^2), P the matching edges' distances over the
     target's width (x) and height (y), each pair of edges / 4."""

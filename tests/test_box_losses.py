@@ -1,17 +1,20 @@
 """The box losses past the IoU family of tests/test_iou_losses.py (alpha_iou, wiou, wiou_v3, mpdiou,
-shape_iou, nwd, piou, piou_v2) against float64 references written from their papers (tests/references.py): values, gradients, gradcheck, the
+shape_iou, nwd, piou, piou_v2, gcd) against float64 references written from their papers (tests/references.py): values, gradients, gradcheck, the
 degenerate pairs the kit tests for every box loss, errors, and their declarations."""
 
 import importlib
+import math
 
 import pytest
 import torch
 
-from references import (DEGENERATE_PAIRS, large_pairs, random_pairs, reference_alpha_iou, reference_mpdiou,
-                        reference_nwd, reference_piou, reference_piou_v2, reference_shape_iou, reference_wiou,
+from references import (DEGENERATE_PAIRS, large_pairs, random_pairs, reference_alpha_iou, reference_gcd,
+                        reference_mpdiou, reference_nwd, reference_piou, reference_piou_v2, reference_shape_iou, reference_wiou,
                         reference_wiou_v3)
 from yolox_focal.losses.alpha_iou import AlphaIoULoss, alpha_iou_loss
 from yolox_focal.losses.declare import LOSSES, KitLoss
+from yolox_focal.losses.kit import LossKit
+from yolox_focal.losses.gcd import GCDLoss, gcd_loss
 from yolox_focal.losses.mpdiou import MPDIoULoss, mpdiou_loss
 from yolox_focal.losses.nwd import NWDLoss, nwd_loss
 from yolox_focal.losses.piou import PIoULoss, PIoUv2Loss, piou_loss, piou_v2_loss
@@ -34,7 +37,9 @@ BOX = {
     "nwd": (nwd_loss, reference_nwd, [dict(constant=12.8), dict(constant=50.0)]),
     "piou": (piou_loss, lambda p, t: reference_piou(p, t)[0], [{}]),
     "piou_v2": (piou_v2_loss, reference_piou_v2, [dict(lam=1.3), dict(lam=0.7)]),
+    "gcd": (gcd_loss, reference_gcd, [{}]),
 }
+NOT_IOU_BASED = ("nwd", "gcd")  # Gaussian distances: no IoU in their formulas, so no IoU modifiers
 CASES = [(name, params) for name, (_, _, sets) in BOX.items() for params in sets]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items())}" for name, params in CASES]
 # every case on overlapping and on disjoint pairs, but alpha < 1 on disjoint ones: the plain formula's
@@ -193,13 +198,55 @@ def test_shape_iou_scale_0_is_diou_plus_the_shape_cost():
     torch.testing.assert_close(shape_iou_loss(pred, target, scale=0), expected)
 
 
-def test_nwd_is_smooth_where_iou_is_not():
-    # tiny boxes a few pixels apart, overlapping or not: IoU losses sit at 1, NWD still orders them
+@pytest.mark.parametrize("name", NOT_IOU_BASED)
+def test_gaussian_losses_are_smooth_where_iou_is_not(name):
+    # tiny boxes a few pixels apart, overlapping or not: IoU losses sit at 1, NWD and GCD still order them
     target = torch.tensor([[100.0, 100, 4, 4]] * 3, dtype=torch.float64)
     pred = torch.tensor([[104.5, 100, 4, 4], [108.0, 100, 4, 4], [120.0, 100, 4, 4]], dtype=torch.float64)
-    loss = nwd_loss(pred, target, constant=12.8)
+    loss = BOX[name][0](pred, target)
     assert (alpha_iou_loss(pred, target, alpha=1) == 1).all()
     assert loss[0] < loss[1] < loss[2] < 1
+
+
+def test_gcd_takes_no_parameters():
+    assert GCDLoss.params == {} and GCDLoss().values == {}
+    with pytest.raises(TypeError, match="^GCDLoss takes .*got 1 positional values$"):
+        GCDLoss(1.0)
+
+
+def test_gcd_of_one_pair_by_hand():
+    # dcx 2, dw -4, dcy 0, dh 3: D^2 = ((4 + 16 / 4)(1/16 + 1/64) + (0 + 9 / 4)(1/36 + 1/9)) / 2 = 0.46875
+    pred = torch.tensor([[10.0, 20, 4, 6]], dtype=torch.float64)
+    target = torch.tensor([[12.0, 20, 8, 3]], dtype=torch.float64)
+    expected = 1 - math.exp(-math.sqrt(0.46875))
+    assert gcd_loss(pred, target).item() == pytest.approx(expected, rel=1e-7)  # sizes^2 guarded by 1e-7
+    assert GCDLoss()(pred, target).item() == pytest.approx(expected, rel=1e-7)  # sizes^2 guarded by 1e-7
+
+
+@pytest.mark.parametrize("disjoint", [False, True])
+@pytest.mark.parametrize("factor", [0.5, 4.0, 100.0])
+def test_gcd_is_symmetric_and_unchanged_by_scaling_the_pair(disjoint, factor):
+    pred, target = random_pairs(1000, 21, torch.float64, disjoint)
+    loss = gcd_loss(pred, target)
+    assert bool((loss > 1e-3).all()) and bool((loss < 1).all())
+    torch.testing.assert_close(gcd_loss(target, pred), loss, atol=1e-12, rtol=1e-12)
+    # centres and sizes of both boxes times one factor: D^2 is a ratio of squared lengths
+    torch.testing.assert_close(gcd_loss(pred * factor, target * factor), loss, atol=1e-9, rtol=1e-5)
+    # not so for NWD, whose constant is in pixels, nor for a pair scaled about different points
+    assert not torch.allclose(nwd_loss(pred * factor, target * factor), nwd_loss(pred, target), rtol=1e-3)
+    moved = torch.cat([target[:, :2] * factor, target[:, 2:]], 1)
+    assert not torch.allclose(gcd_loss(pred * factor, moved), loss, rtol=1e-3)
+
+
+def test_gcd_normalises_by_both_boxes_not_one():
+    # the one-sided distance of a circulating copy (each term normalised by one box) is neither
+    # symmetric nor this loss: the reference comparison would see it
+    pred, target = random_pairs(500, 22, torch.float64)
+    d = pred - target
+    one_sided = ((d[:, 0] ** 2 + d[:, 2] ** 2 / 4) / target[:, 2] ** 2
+                 + (d[:, 1] ** 2 + d[:, 3] ** 2 / 4) / target[:, 3] ** 2)
+    assert (gcd_loss(pred, target) - (1 - torch.exp(-one_sided.sqrt()))).abs().max() > 1e-2
+    assert (gcd_loss(pred, target) - (1 - torch.exp(-(one_sided / 2).sqrt()))).abs().max() > 1e-2
 
 
 # ---- shapes, reductions, dtypes, errors, declarations ------------------------------------------
@@ -255,6 +302,10 @@ BAD = [
     (lambda: alpha_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), reduction="avg"), "reduction"),
     (lambda: PIoUv2Loss(lam=0), "piou_v2 lam must be a finite number > 0, got 0"),
     (lambda: piou_loss(torch.zeros(3, 4), torch.zeros(2, 4)), r"piou loss needs .*same shape"),
+    (lambda: gcd_loss(torch.zeros(3, 4), torch.zeros(2, 4)), r"^gcd loss needs .*same shape.*\(3, 4\).*\(2, 4\)$"),
+    (lambda: gcd_loss(torch.zeros(3, 5), torch.zeros(3, 5)), r"\(\.\.\., 4\)"),
+    (lambda: gcd_loss(torch.zeros(3, 4, dtype=torch.int32), torch.zeros(3, 4)), "^gcd loss needs floating-point"),
+    (lambda: gcd_loss(torch.zeros(3, 4), torch.zeros(3, 4), reduction="avg"), "reduction"),
 ]
 
 
@@ -265,8 +316,23 @@ def test_bad_arguments_one_line(call, pattern):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("name", NOT_IOU_BASED)
+@pytest.mark.parametrize("option,value,default", [("inner_ratio", 0.8, 1.0), ("focaler_low", 0.2, 0.0),
+                                                  ("focaler_high", 0.9, 1.0)])
+def test_iou_modifiers_are_refused_for_the_gaussian_losses_in_one_line(name, option, value, default):
+    with pytest.raises(ValueError) as info:
+        MODULES[name](**{option: value})
+    assert str(info.value) == (f"{name} {option} modifies an IoU-based box loss, and {name} is not one; "
+                               f"leave it at {default}")
+    with pytest.raises(ValueError) as info:
+        LossKit(box_loss=name, **{f"box_{option}": value})
+    assert str(info.value) == (f"box_{option} modifies an IoU-based box loss, and {name} is not one; "
+                               f"leave it at {default}")
+    assert torch.equal(MODULES[name](**{option: default})(*random_pairs(8, 23)), BOX[name][0](*random_pairs(8, 23)))
+
+
 MODULES = {"alpha_iou": AlphaIoULoss, "wiou": WIoULoss, "wiou_v3": WIoUv3Loss, "mpdiou": MPDIoULoss,
-           "shape_iou": ShapeIoULoss, "nwd": NWDLoss, "piou": PIoULoss, "piou_v2": PIoUv2Loss}
+           "shape_iou": ShapeIoULoss, "nwd": NWDLoss, "piou": PIoULoss, "piou_v2": PIoUv2Loss, "gcd": GCDLoss}
 
 
 @pytest.mark.parametrize("name", list(MODULES))
@@ -274,7 +340,7 @@ def test_declared_and_registered(name):
     cls = MODULES[name]
     assert LOSSES[name] is cls and issubclass(cls, KitLoss)
     assert cls.branches == ("box",)
-    assert cls.iou_based == (name != "nwd")
+    assert cls.iou_based == (name not in NOT_IOU_BASED)
     for param in cls.params.values():
         assert param.allows(param.default) and param.doc
     assert cls().state_dict() == {}  # no buffers: a head carrying it keeps YOLOX's state dict

@@ -14,7 +14,7 @@ from references import (bce, geometry, reference_alpha_iou, reference_bce_blur, 
                         reference_quality_focal, reference_shape_iou, reference_siou, reference_slide,
                         reference_smoothed_bce, reference_varifocal, reference_wiou, reference_wiou_v3,
                         reference_with_modified_iou, xyxy)
-from references import reference_atfl, reference_mal, reference_piou, reference_piou_v2, sigmoid
+from references import reference_atfl, reference_gcd, reference_mal, reference_piou, reference_piou_v2, sigmoid
 from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, yolox_settings
 from yolox_focal.adapter import flavour
 from yolox_focal.adapter.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
@@ -138,6 +138,7 @@ BRANCH_CHANGES = [
     (dict(box_loss="nwd"), "box", lambda p, t: reference_nwd(p, t, 12.8), 1.0),
     (dict(box_loss="piou"), "box", lambda p, t: reference_piou(p, t)[0], 1.0),
     (dict(box_loss="piou_v2", box_piou_v2_lam=1.1), "box", lambda p, t: reference_piou_v2(p, t, 1.1), 1.0),
+    (dict(box_loss="gcd"), "box", reference_gcd, 1.0),
     (dict(obj_loss="mal"), "obj", lambda x, t: reference_mal(x, t, 1.5), 1.0),
     (dict(cls_loss="mal", cls_mal_gamma=2.0), "cls", lambda x, t: reference_mal(x, t, 2.0), 1.0),
     # the first training batch sets atfl's running mean to its own mean p_t
@@ -153,6 +154,17 @@ BRANCH_CHANGES = [
     (dict(box_loss="wiou_v3", box_wiou_v3_momentum=1.0, box_inner_ratio=0.8), "box",
      lambda p, t: reference_with_modified_iou("wiou_v3", ratio=0.8, alpha=1.9, delta=3.0,
                                               mean=(1 - geometry(p, t)[0]).mean())(p, t), 1.0),
+    # the box mix and weights (box_weights.py): IoU ** gamma, the Wise focusing (momentum 1: the
+    # batch's own mean), the Gaussian mix, each over the whole loss
+    (dict(box_loss="ciou", box_focal_gamma=0.5), "box",
+     lambda p, t: geometry(p, t)[0].detach() ** 0.5 * BOX_REFERENCES["ciou"](p, t), 1.0),
+    (dict(box_loss="giou", box_wise_focusing="v2", box_wise_momentum=1.0), "box",
+     lambda p, t: ((1 - geometry(p, t)[0]) / (1 - geometry(p, t)[0]).mean()).detach() ** 0.5
+     * BOX_REFERENCES["giou"](p, t), 1.0),
+    (dict(box_loss="diou", box_gaussian_mix="nwd", box_gaussian_mix_ratio=0.7, box_nwd_constant=20.0), "box",
+     lambda p, t: 0.7 * BOX_REFERENCES["diou"](p, t) + 0.3 * reference_nwd(p, t, 20.0), 1.0),
+    (dict(box_loss="gcd", box_gaussian_mix="nwd", box_loss_weight=2.0), "box",
+     lambda p, t: 0.5 * reference_gcd(p, t) + 0.5 * reference_nwd(p, t, 12.8), 2.0),
 ]
 # get_losses' 6-tuple: total, 5 * box, obj, cls, l1, num_fg / num_gts
 POSITION = {"box": 1, "obj": 2, "cls": 3}
@@ -233,6 +245,7 @@ FP16_BOX = {
     "mpdiou": ({}, lambda p, t: reference_mpdiou(p, t, (448, 448))),
     "shape_iou": ({}, lambda p, t: reference_shape_iou(p, t, 0.0)),
     "nwd": ({}, lambda p, t: reference_nwd(p, t, 12.8)),
+    "gcd": ({}, reference_gcd),
 }
 
 

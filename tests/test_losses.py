@@ -442,6 +442,7 @@ def test_smooth_targets_zero_is_identity_and_bad_eps_rejected():
 # ---- the registered modules: YOLOX's BCE, the options every element-wise loss takes -------------
 
 from yolox_focal.losses import LOSSES, BCELoss, CIoULoss, FocalLoss as KitFocalLoss, losses_for  # noqa: E402
+from yolox_focal.losses.declare import BRANCH_OPTIONS, OPTIONS  # noqa: E402
 
 
 def test_bce_is_yoloxs_bce_with_logits_exactly():
@@ -472,8 +473,9 @@ def test_weight_and_label_smoothing_options(name):
 
 @pytest.mark.parametrize("build,words", [
     (lambda: KitFocalLoss(inner_ratio=0.5), "FocalLoss takes gamma, alpha, label_smoothing, weight, reduction; got 'inner_ratio'"),
-    (lambda: CIoULoss(label_smoothing=0.1), "CIoULoss takes inner_ratio, focaler_low, focaler_high, weight, reduction; "
-                                            "got 'label_smoothing'"),
+    # a box loss takes the box branch's options (modifiers, mix and weights, weight), in OPTIONS' order
+    (lambda: CIoULoss(label_smoothing=0.1), "CIoULoss takes " + ", ".join(o for o in OPTIONS if o in BRANCH_OPTIONS["box"])
+                                            + ", reduction; got 'label_smoothing'"),
     (lambda: KitFocalLoss(1.0, 0.5, 3.0), "FocalLoss takes gamma, alpha, label_smoothing, weight, reduction; "
                                           "got 3 positional values"),
     # bce_blur serves objectness only, whose options (BRANCH_OPTIONS) have no label smoothing

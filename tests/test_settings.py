@@ -8,11 +8,14 @@ import torch
 
 from yolox_focal.losses import LOSSES, KitLoss, Param, register
 from yolox_focal.losses.assign import ASSIGNER, ASSIGNER_PARAMS, SIMILARITY_PARAMS
-from yolox_focal.losses.declare import OPTIONS
+from yolox_focal.losses.box_weights import BOX_WEIGHT_OPTIONS
+from yolox_focal.losses.declare import BRANCH_OPTIONS, OPTIONS
+from yolox_focal.losses.gaussian import NWD_CONSTANT
 from yolox_focal.losses.kit import LossKit
 from yolox_focal.adapter.head import FOCAL_OVERRIDES
-from yolox_focal.losses.settings import (ALIASES, ASSIGNMENT, BRANCHES, CheckedSettings, all_settings, parse_setting,
-                                         resolve_settings, settings_by_name, settings_table, yolox_settings)
+from yolox_focal.losses.settings import (ALIASES, ASSIGNMENT, BRANCHES, CheckedSettings, all_settings, option_setting,
+                                         parse_setting, resolve_settings, settings_by_name, settings_table,
+                                         yolox_settings)
 
 pytestmark = pytest.mark.any_yolox
 
@@ -54,7 +57,10 @@ def test_every_parameter_of_every_declared_loss_and_branch_has_one_setting_by_th
                 expected.add(setting.name)
         assert settings_by_name()[f"{branch}_loss"].choices == tuple(n for n, c in LOSSES.items() if branch in c.branches)
         expected |= {f"{branch}_loss", f"{branch}_loss_weight"}
-    expected |= {"cls_label_smoothing", "box_inner_ratio", "box_focaler_low", "box_focaler_high"}
+        # the branch's options, by the rule ({branch}_loss_weight for the weight, {branch}_{option} else)
+        expected |= {option_setting(branch, option) for option in BRANCH_OPTIONS[branch]}
+    assert {"cls_label_smoothing", "box_inner_ratio", "box_focaler_low", "box_focaler_high", "box_wise_focusing",
+            "box_focal_gamma", "box_gaussian_mix", "box_gaussian_mix_ratio", "box_nwd_constant"} <= expected
     # the assignment's: the choice, the similarity simota and dsl share, each assigner's own parameters
     assert settings_by_name()["assigner"].param is ASSIGNER and settings_by_name()["assigner"].yolox == "simota"
     expected.add("assigner")
@@ -87,6 +93,7 @@ def test_one_set_of_defaults_yoloxs_and_the_focal_exps_change_only_objectness():
         "bce", "bce", "iou")
     assert yolox_settings()["cls_label_smoothing"] == 0
     assert [yolox_settings()[k] for k in ("box_inner_ratio", "box_focaler_low", "box_focaler_high")] == [1, 0, 1]
+    assert [yolox_settings()[k] for k in ("box_wise_focusing", "box_focal_gamma", "box_gaussian_mix")] == ["off", 0, "off"]
     assert FOCAL_OVERRIDES == {"obj_loss": "focal"}
     resolve_settings(FOCAL_OVERRIDES)
     assert not hasattr(all_settings()[0], "default")  # no second default layer
@@ -108,7 +115,8 @@ def test_the_gate_returns_settings_a_kit_takes_without_checking_again():
     ("obj_loss", "Focal", "focal"), ("box_loss", " ciou ", "ciou"), ("focal_gamma", "2", 2.0),
     ("obj_focal_gamma", "2", 2.0), ("focal_alpha", "None", None), ("obj_qfocal_alpha", "none", None),
     ("cls_label_smoothing", "0.1", 0.1), ("box_loss_weight", 3, 3), ("box_siou_theta", "5", 5.0),
-    ("box_inner_ratio", "0.75", 0.75),
+    ("box_inner_ratio", "0.75", 0.75), ("box_wise_focusing", "V3", "v3"), ("box_gaussian_mix", " gcd ", "gcd"),
+    ("box_focal_gamma", "0.5", 0.5), ("box_gaussian_mix_ratio", "0.3", 0.3), ("box_nwd_constant", "20", 20.0),
 ])
 def test_command_line_values_parse_by_their_declared_type(name, text, value):
     assert parse_setting(name, text) == value
@@ -226,7 +234,20 @@ def test_a_bad_declaration_is_refused_at_registration(cls, words):
 
 
 def test_options_are_declared_once():
-    assert set(OPTIONS) == {"label_smoothing", "inner_ratio", "focaler_low", "focaler_high", "weight"}
+    # every option serves a branch, and the box mix and weights are the box branch's
+    assert set(OPTIONS) == {o for options in BRANCH_OPTIONS.values() for o in options}
+    assert set(BOX_WEIGHT_OPTIONS) <= set(BRANCH_OPTIONS["box"]) and set(BOX_WEIGHT_OPTIONS) <= set(OPTIONS)
+    assert {"label_smoothing", "inner_ratio", "focaler_low", "focaler_high", "weight", "wise_focusing",
+            "focal_gamma", "gaussian_mix", "gaussian_mix_ratio", "nwd_constant"} <= set(OPTIONS)
+    for option in BOX_WEIGHT_OPTIONS:
+        setting = settings_by_name()[f"box_{option}"]
+        assert setting.param is OPTIONS[option] is BOX_WEIGHT_OPTIONS[option] and setting.branch == "box"
+    # the mix's NWD constant is the nwd loss's own setting: one setting, one Param, in one place
+    shared = settings_by_name()["box_nwd_constant"]
+    assert (shared.loss, shared.arg) == ("nwd", "constant") and shared.param is NWD_CONSTANT is OPTIONS["nwd_constant"]
+    assert [s.name for s in all_settings()].count("box_nwd_constant") == 1
+    kit = LossKit(box_loss="nwd", box_nwd_constant=30.0, box_gaussian_mix="nwd")
+    assert kit.box.values["constant"] == 30.0 and kit.box.box_weighting.nwd_constant == 30.0
     for branch, option, name in [("cls", "label_smoothing", "cls_label_smoothing"), ("box", "inner_ratio", "box_inner_ratio"),
                                  ("obj", "weight", "obj_loss_weight")]:
         assert settings_by_name()[name].param is OPTIONS[option] and settings_by_name()[name].branch == branch

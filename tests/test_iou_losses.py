@@ -11,7 +11,7 @@ from yolox.models.losses import IOUloss
 
 from references import (DEGENERATE_PAIRS, large_pairs, random_pairs, reference_ciou, reference_diou, reference_eiou,
                         reference_mpdiou, reference_piou, reference_piou_v2, reference_shape_iou, reference_siou,
-                        reference_with_modified_iou, xyxy)
+                        reference_uiou, reference_with_modified_iou, xyxy)
 from yolox_focal.losses import (LOSSES, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss,
                                 losses_for, siou_loss)
 
@@ -275,6 +275,8 @@ MODIFIED_REFERENCES = {
     # the focusing weight over the whole modified loss: u (L + IoU - IoU')
     "piou_v2": lambda **o: (lambda p, t: (reference_piou_v2(p, t) / reference_piou(p, t)[0]).detach()
                             * reference_with_modified_iou("piou_v2", lambda p, t: reference_piou(p, t)[0], **o)(p, t)),
+    # eval mode without a progress: the end of training; IoU' of the scaled pair under the weight
+    "uiou": lambda **o: (lambda p, t: reference_uiou(p, t, 1.0, **o)),
 }
 INPUT_SIZE = (640, 480)
 

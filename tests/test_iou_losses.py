@@ -211,6 +211,9 @@ def test_shapes_and_reductions(kind):
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "ciuo"), "kind must be one of.*'ciuo'"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "focal"), "kind must be one of.*'focal'"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "IoU"), "kind must be one of"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "uiou"),
+     r"^box loss kind 'uiou' needs progress: call uiou_loss\(pred, target, progress\) instead$"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "mpdiou"), r"needs input_size: call mpdiou_loss"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(4, 4)), r"same shape.*\(3, 4\).*\(4, 4\)"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(1, 4)), r"same shape"),  # no broadcasting
     (lambda: box_iou_loss(torch.zeros(3, 5), torch.zeros(3, 5)), r"\(\.\.\., 4\).*\(3, 5\)"),

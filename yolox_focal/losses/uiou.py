@@ -6,13 +6,14 @@ on YOLOX's ``(cx, cy, w, h)`` boxes:
     L        (1 - IoU_r ** gamma)* CIoU_loss(B_r, B_r_gt),   gamma 0.5
 
 IoU_r is the IoU of the scaled pair; * marks it out of the graph. The paper's three parts: the
-"Focal Box" (both boxes scaled by r: enlarged early, r > 1, which raises the IoU of poor predictions
-and so the weight of good ones, shrunk late, r < 1, which lowers it), the annealing of r over
-training, and the focal weight ``1 - IoU ** gamma``, which the authors' code applies to the CIoU
-loss of the scaled boxes.
+"Focal Box" (both boxes scaled by r about their centres, which changes the IoU and so the loss of
+every pair by its quality), the annealing of r from above 1 to below 1 over training (in the
+paper's words, shifting the attention from low-quality predictions early, for fast convergence, to
+high-quality ones late, for precise boxes), and the focal weight ``1 - IoU ** gamma``, which the
+authors' code applies to the CIoU loss of the scaled boxes.
 
-Where the authors' code (github.com/lxj-drifter/UIOU_files, ``metrics.py`` and ``loss.py``) fixes
-what the description leaves open, the kit follows it:
+Where the paper's description leaves a detail open, the kit follows the authors' code
+(github.com/lxj-drifter/UIOU_files, ``metrics.py`` and ``loss.py``):
 
 - the weight's IoU is that of the scaled boxes (their intersection and union are computed after the
   scaling), not of the boxes as predicted;

@@ -17,6 +17,7 @@ BCE-with-logits:
     alpha_iou, wiou, mpdiou, shape_iou, nwd, gcd
                 their papers' formulas written plainly (tests/references.py)     alpha 3, C 12.8
     wiou_v3     the formula written plainly, its running mean kept as the authors' code keeps it
+    uiou        the formula written plainly (the authors' code's), at the training progress 0.5
     poly1, poly1_focal
                 BCE-with-logits / torchvision's focal loss plus the Poly-1 term    epsilon 1
     slide, slide_ema
@@ -47,8 +48,8 @@ from yolox.models.losses import IOUloss
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import benchmark_parser, machine, pick_device, print_table, saved_bytes, time_interleaved, write_json  # noqa: E402
 from references import (class_targets, geometry, random_pairs, reference_alpha_iou, reference_eiou,  # noqa: E402
-                        reference_gcd, reference_mpdiou, reference_nwd, reference_shape_iou, reference_siou, reference_wiou,
-                        xyxy)
+                        reference_gcd, reference_mpdiou, reference_nwd, reference_shape_iou, reference_siou,
+                        reference_uiou, reference_wiou, xyxy)
 
 from yolox_focal.losses import (bce_blur_loss, box_iou_loss, focal_loss, quality_focal_loss,  # noqa: E402
                                 varifocal_loss)
@@ -59,6 +60,7 @@ from yolox_focal.losses.nwd import nwd_loss  # noqa: E402
 from yolox_focal.losses.poly import poly1_focal_loss, poly1_loss  # noqa: E402
 from yolox_focal.losses.shape_iou import shape_iou_loss  # noqa: E402
 from yolox_focal.losses.slide import SlideEMALoss, slide_loss  # noqa: E402
+from yolox_focal.losses.uiou import uiou_loss  # noqa: E402
 from yolox_focal.losses.wise_iou import WIoUv3Loss, wiou_loss  # noqa: E402
 
 FOCAL = dict(gamma=1.5, alpha=0.25)
@@ -72,6 +74,7 @@ NWD = dict(constant=12.8)
 INPUT_SIZE = (640, 640)  # mpdiou's training input (height, width)
 WIOU_V3 = dict(alpha=1.9, delta=3.0, momentum=1 - 0.5 ** (1 / 7000))
 SLIDE_EMA = dict(momentum=0.01)
+UIOU_PROGRESS = 0.5  # uiou's training progress: ratio 1.25 on the default linear schedule
 MAX_BCE_RATIO = 2.0  # element-wise goal on the CPU
 
 
@@ -210,6 +213,8 @@ BOXES = {
     "shape_iou": (shape_iou_loss, [("plain Shape-IoU", lambda p, t: reference_shape_iou(p, t, 0.0))]),
     "nwd": (lambda p, t: nwd_loss(p, t, **NWD), [("plain NWD", lambda p, t: reference_nwd(p, t, **NWD))]),
     "gcd": (gcd_loss, [("plain GCD", reference_gcd)]),
+    "uiou": (lambda p, t: uiou_loss(p, t, UIOU_PROGRESS),
+             [("plain Unified-IoU", lambda p, t: reference_uiou(p, t, UIOU_PROGRESS))]),
 }
 
 
@@ -305,7 +310,7 @@ def main():
                            "params": {"focal": FOCAL, "qfocal": QFOCAL, "varifocal": VARIFOCAL,
                                       "bce_blur": BCE_BLUR, "poly1": POLY1, "poly1_focal": POLY1_FOCAL,
                                       "alpha_iou": ALPHA_IOU, "nwd": NWD, "mpdiou_input_size": INPUT_SIZE,
-                                      "wiou_v3": WIOU_V3, "slide_ema": SLIDE_EMA},
+                                      "wiou_v3": WIOU_V3, "slide_ema": SLIDE_EMA, "uiou_progress": UIOU_PROGRESS},
                            "goals": {"ours_per_peer_max": 1.0, "ours_per_bce_max_cpu": MAX_BCE_RATIO},
                            "goals_missed": missed, "rows": rows})
 

@@ -228,6 +228,30 @@ def reference_piou_v2(pred, target, lam=1.3):
     return (3 * x * torch.exp(-x**2)).detach() * loss
 
 
+def reference_uiou_ratio(progress, start=2.0, end=0.5, schedule="linear"):
+    """Luo et al. 2024, the ratio's annealing, the authors' three forms (linear, cosine, fraction)
+    over the progress instead of 300 epochs, from start to end."""
+    if schedule == "linear":
+        return (1 - progress) * start + progress * end
+    if schedule == "cosine":
+        return end + (start - end) * 0.5 * (1 + math.cos(math.pi * progress))
+    return start * end / (end + (start - end) * progress)  # 1 / r linear in the progress
+
+
+def reference_uiou(pred, target, progress, start=2.0, end=0.5, schedule="linear", gamma=0.5, ratio=1.0, low=0.0,
+                   high=1.0):
+    """Luo et al. 2024, Unified-IoU as its authors' code computes it: both boxes' width and height times
+    r about their centres, the CIoU loss of that pair weighted by (1 - IoU ** gamma)*, the IoU of the
+    scaled pair, * out of the graph; with the Inner/Focaler options (``ratio``, ``low``, ``high``)
+    IoU' of the scaled pair in the place of its IoU, ``L + IoU - IoU'``, under the same weight."""
+    r = reference_uiou_ratio(progress, start, end, schedule)
+    scale = torch.tensor([1.0, 1.0, r, r], dtype=pred.dtype)
+    p, t = pred * scale, target * scale
+    iou = geometry(p, t)[0]
+    weight = (1 - iou**gamma).detach()
+    return weight * (reference_ciou(p, t) + iou - reference_modified_iou(p, t, ratio, low, high))
+
+
 def reference_mal(x, t, gamma):
     """Huang et al. 2025 (DEIM), MAL: -[q^g log p + (1 - q^g) log(1 - p)] where t = q > 0,
     -p^g log(1 - p) where t = 0."""

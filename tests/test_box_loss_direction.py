@@ -23,6 +23,7 @@ pytestmark = pytest.mark.any_yolox
 
 EXCEPTIONS = {"eiou"}  # falls for some disjoint pairs as the centre moves away; see eiou_loss's docstring
 INPUT_SIZE = (640, 640)  # for the losses that read the batch's input size (mpdiou)
+PROGRESS = (0.0, 0.5, 1.0)  # for the losses that read the training progress (uiou): each is tried
 RUNNING_MEANS = (0.05, 0.15, 0.5, 1.0)  # a stateful loss's mean, low to high (1 - IoU lies in [0, 1])
 
 
@@ -101,19 +102,24 @@ def option_settings(cls):
 
 
 def loss_instances(name):
-    """(label, module in eval mode) for every option setting and, for a loss that keeps state (of its
-    own or the Wise focusing's), every running mean of RUNNING_MEANS (eval mode: the mean stays as set)."""
+    """(label, module in eval mode, what it needs) for every option setting and, for a loss that keeps
+    state (of its own or the Wise focusing's), every running mean of RUNNING_MEANS (eval mode: the mean
+    stays as set); for a loss that reads the training progress, at each of PROGRESS."""
     cls = LOSSES[name]
-    for setting in option_settings(cls):
+    contexts = [{"input_size": INPUT_SIZE} if "input_size" in cls.needs else {}]
+    if "progress" in cls.needs:
+        contexts = [dict(contexts[0], progress=p) for p in PROGRESS]
+    for setting, context in itertools.product(option_settings(cls), contexts):
+        label = f"{setting}" + (f" progress {context['progress']}" if "progress" in context else "")
         loss = cls(**setting).eval()
         if not loss.loss_state():
-            yield str(setting), loss
+            yield label, loss, context
             continue
         for mean in RUNNING_MEANS:
             loss = cls(**setting).eval()
             loss.load_loss_state({key: torch.tensor(mean if key.endswith("mean") else 100.0)
                                   for key in loss.loss_state()})
-            yield f"{setting} mean {mean}", loss
+            yield f"{label} mean {mean}", loss, context
 
 
 def pairs(n=4000, seed=0):
@@ -133,17 +139,16 @@ def pairs(n=4000, seed=0):
     return torch.cat([p_centre, p_size], 1), torch.cat([t_centre, t_size], 1), direction
 
 
-def outward_derivatives(loss, pred, target, direction):
+def outward_derivatives(loss, pred, target, direction, context):
     """d loss / d s, the prediction's centre moved by s along ``direction``; and the gradient's size."""
     pred = pred.clone().requires_grad_()
-    context = {"input_size": INPUT_SIZE} if "input_size" in loss.needs else {}
     (grad,) = torch.autograd.grad(loss(pred, target, **context).sum(), pred)
     return (grad[:, :2] * direction).sum(1), grad.abs().sum(1)
 
 
-def falls_outward(loss, pred, target, direction):
+def falls_outward(loss, pred, target, direction, context=None):
     """Which pairs' loss falls as the centre moves away (beyond rounding, relative to the gradient)."""
-    derivative, size = outward_derivatives(loss, pred, target, direction)
+    derivative, size = outward_derivatives(loss, pred, target, direction, context or {})
     return derivative < -1e-9 * size - 1e-15
 
 
@@ -152,6 +157,14 @@ def test_the_pairs_span_high_overlap_to_disjoint():
     iou = LOSSES["iou"]()  # YOLOX's 1 - IoU**2
     overlap = (1 - iou(pred, target)).sqrt()
     assert (overlap > 0.8).sum() > 200 and (overlap == 0).sum() > 500 and ((overlap > 0) & (overlap < 0.3)).sum() > 500
+
+
+def test_a_loss_that_reads_the_progress_is_tried_along_its_schedule():
+    labels = [label for label, _, context in loss_instances("uiou") if context.get("progress") == 0.5]
+    assert labels and len(labels) * len(PROGRESS) == sum(1 for _ in loss_instances("uiou"))
+    _, loss, context = next(loss_instances("uiou"))
+    pred, target, _ = pairs(50)
+    assert not torch.equal(loss(pred, target, progress=0.0), loss(pred, target, progress=1.0))
 
 
 def test_every_option_of_every_box_loss_is_covered():
@@ -175,8 +188,8 @@ def test_every_option_of_every_box_loss_is_covered():
 def test_moving_away_from_the_target_never_lowers_the_loss(name):
     pred, target, direction = pairs()
     failures = []
-    for label, loss in loss_instances(name):
-        falls = falls_outward(loss, pred, target, direction)
+    for label, loss, context in loss_instances(name):
+        falls = falls_outward(loss, pred, target, direction, context)
         if falls.any():
             failures.append(f"{label}: {int(falls.sum())} of {len(falls)} pairs")
     assert not failures, f"{name} falls as the prediction moves away: " + "; ".join(failures)
@@ -188,7 +201,7 @@ def test_eiou_is_the_exception_it_is_documented_as():
     # is not stale), for about 1 % of these pairs with the modifiers off
     pred, target, direction = pairs()
     same_size = torch.cat([pred[:, :2], target[:, 2:]], 1)
-    for label, loss in loss_instances("eiou"):
-        assert not falls_outward(loss, same_size, target, direction).any(), label
+    for label, loss, context in loss_instances("eiou"):
+        assert not falls_outward(loss, same_size, target, direction, context).any(), label
     falls = falls_outward(LOSSES["eiou"](), pred, target, direction)
     assert 0 < falls.float().mean() < 0.03

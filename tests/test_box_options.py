@@ -19,13 +19,15 @@ from references import (DEGENERATE_PAIRS, geometry, large_pairs, random_pairs, r
                         reference_eiou, reference_gcd, reference_nwd, reference_wiou, reference_with_modified_iou,
                         xyxy)
 from yolox_focal.losses import LOSSES
-from yolox_focal.losses.declare import BOX_WEIGHTING, OPTIONS
+from yolox_focal.losses.declare import BOX_WEIGHTING, NEEDS, OPTIONS
 from yolox_focal.losses.kit import LossKit
 from yolox_focal.losses.wise_iou import wiou_loss
 
 pytestmark = pytest.mark.any_yolox
 
-INPUT_SIZE = (640, 480)  # for mpdiou, the one box loss that reads the batch's input size
+INPUT_SIZE = (640, 480)  # for mpdiou, which reads the batch's input size
+# what a loss may need besides the boxes (declare.NEEDS): mpdiou's input size, uiou's training progress
+CONTEXT = {"input_size": INPUT_SIZE, "progress": 0.4}
 
 # the plain losses, written from their papers (the options act on them)
 BASE = {
@@ -45,8 +47,12 @@ def _grad(fn, pred, target):
     return loss.detach(), g
 
 
+def test_the_context_covers_everything_a_loss_may_need():
+    assert set(CONTEXT) == set(NEEDS)
+
+
 def _context(module):
-    return {"input_size": INPUT_SIZE} if "input_size" in module.needs else {}
+    return {key: CONTEXT[key] for key in module.needs}
 
 
 def _plain_iou(pred, target):

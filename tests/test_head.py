@@ -14,7 +14,8 @@ from references import (bce, geometry, reference_alpha_iou, reference_bce_blur, 
                         reference_quality_focal, reference_shape_iou, reference_siou, reference_slide,
                         reference_smoothed_bce, reference_varifocal, reference_wiou, reference_wiou_v3,
                         reference_with_modified_iou, xyxy)
-from references import reference_atfl, reference_gcd, reference_mal, reference_piou, reference_piou_v2, sigmoid
+from references import (reference_atfl, reference_gcd, reference_mal, reference_piou, reference_piou_v2, reference_uiou,
+                        sigmoid)
 from yolox_focal import FocalYOLOXHead, LossKit, UnsupportedYOLOXError, yolox_settings
 from yolox_focal.adapter import flavour
 from yolox_focal.adapter.flavour import HeadBase as YOLOXHead  # Megvii's YOLOXHead or pixeltable's YoloxHead
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.any_yolox
 WIDTH = 0.25
 CHANNELS = [256, 512, 1024]
 YOLOX = yolox_settings()
+PROGRESS = 0.3  # the training progress the heads' kits are given, as a trainer gives it (uiou reads it)
 
 
 def make_heads(num_classes, depthwise=False, **settings):
@@ -33,6 +35,7 @@ def make_heads(num_classes, depthwise=False, **settings):
     stock.initialize_biases(1e-2)
     ours = FocalYOLOXHead(num_classes, WIDTH, in_channels=CHANNELS, depthwise=depthwise, **settings)
     ours.load_state_dict(stock.state_dict(), strict=True)
+    ours.loss_kit.set_progress(PROGRESS)
     return stock.train(), ours.train()
 
 
@@ -139,6 +142,9 @@ BRANCH_CHANGES = [
     (dict(box_loss="piou"), "box", lambda p, t: reference_piou(p, t)[0], 1.0),
     (dict(box_loss="piou_v2", box_piou_v2_lam=1.1), "box", lambda p, t: reference_piou_v2(p, t, 1.1), 1.0),
     (dict(box_loss="gcd"), "box", reference_gcd, 1.0),
+    (dict(box_loss="uiou"), "box", lambda p, t: reference_uiou(p, t, PROGRESS), 1.0),
+    (dict(box_loss="uiou", box_uiou_schedule="cosine", box_uiou_gamma=1.0, box_focaler_low=0.2), "box",
+     lambda p, t: reference_uiou(p, t, PROGRESS, schedule="cosine", gamma=1.0, low=0.2), 1.0),
     (dict(obj_loss="mal"), "obj", lambda x, t: reference_mal(x, t, 1.5), 1.0),
     (dict(cls_loss="mal", cls_mal_gamma=2.0), "cls", lambda x, t: reference_mal(x, t, 2.0), 1.0),
     # the first training batch sets atfl's running mean to its own mean p_t
@@ -246,6 +252,7 @@ FP16_BOX = {
     "shape_iou": ({}, lambda p, t: reference_shape_iou(p, t, 0.0)),
     "nwd": ({}, lambda p, t: reference_nwd(p, t, 12.8)),
     "gcd": ({}, reference_gcd),
+    "uiou": ({}, lambda p, t: reference_uiou(p, t, PROGRESS)),
 }
 
 
@@ -456,3 +463,18 @@ def test_a_loss_that_needs_the_input_size_gets_the_batchs():
         assert seen[-1] == (32, 48)
     finally:
         del LOSSES["test_size_l1"]
+
+
+def test_a_loss_that_reads_the_progress_stops_a_training_step_without_it_in_one_line():
+    # what a trainer that gives no progress (a patched YOLOX tree's own) meets at its first step
+    _, ours = make_heads(3, **dict(YOLOX, box_loss="uiou"))
+    ours.set_loss_kit(LossKit(box_loss="uiou", obj_loss="focal"))  # a fresh kit: no progress given
+    feats, labels, imgs = head_inputs(3)
+    with pytest.raises(ValueError) as info:
+        losses_of(ours, feats, labels, imgs)
+    message = str(info.value)
+    assert message.startswith("the uiou loss needs the training progress, and none was given: train with "
+                              "yolox-focal's trainer (tools/train.py") and "set_progress(fraction)" in message
+    assert "\n" not in message
+    ours.loss_kit.set_progress(1.0)
+    assert torch.isfinite(losses_of(ours, feats, labels, imgs)[1])

@@ -11,7 +11,7 @@ from yolox.models.losses import IOUloss
 
 from references import (DEGENERATE_PAIRS, large_pairs, random_pairs, reference_ciou, reference_diou, reference_eiou,
                         reference_mpdiou, reference_piou, reference_piou_v2, reference_shape_iou, reference_siou,
-                        reference_with_modified_iou, xyxy)
+                        reference_uiou, reference_with_modified_iou, xyxy)
 from yolox_focal.losses import (LOSSES, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss, SIoULoss, box_iou_loss,
                                 losses_for, siou_loss)
 
@@ -211,6 +211,9 @@ def test_shapes_and_reductions(kind):
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "ciuo"), "kind must be one of.*'ciuo'"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "focal"), "kind must be one of.*'focal'"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "IoU"), "kind must be one of"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "uiou"),
+     r"^box loss kind 'uiou' needs progress: call uiou_loss\(pred, target, progress\) instead$"),
+    (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(3, 4), "mpdiou"), r"needs input_size: call mpdiou_loss"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(4, 4)), r"same shape.*\(3, 4\).*\(4, 4\)"),
     (lambda: box_iou_loss(torch.zeros(3, 4), torch.zeros(1, 4)), r"same shape"),  # no broadcasting
     (lambda: box_iou_loss(torch.zeros(3, 5), torch.zeros(3, 5)), r"\(\.\.\., 4\).*\(3, 5\)"),
@@ -275,6 +278,8 @@ MODIFIED_REFERENCES = {
     # the focusing weight over the whole modified loss: u (L + IoU - IoU')
     "piou_v2": lambda **o: (lambda p, t: (reference_piou_v2(p, t) / reference_piou(p, t)[0]).detach()
                             * reference_with_modified_iou("piou_v2", lambda p, t: reference_piou(p, t)[0], **o)(p, t)),
+    # eval mode without a progress: the end of training; IoU' of the scaled pair under the weight
+    "uiou": lambda **o: (lambda p, t: reference_uiou(p, t, 1.0, **o)),
 }
 INPUT_SIZE = (640, 480)
 

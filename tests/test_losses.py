@@ -528,6 +528,7 @@ def _inputs(cls, rows, columns=None):
 def test_every_error_of_a_loss_starts_with_its_registry_name(name):
     cls = LOSSES[name]
     context = {"input_size": (64, 64)} if "input_size" in cls.needs else {}
+    context.update({"progress": 0.5} if "progress" in cls.needs else {})
     with pytest.raises(ValueError) as info:  # inputs of two shapes
         cls().eval()(_inputs(cls, 3), _inputs(cls, 2), **context)
     assert str(info.value).startswith(f"{name} loss needs pred and target of the same shape"), str(info.value)
@@ -536,7 +537,7 @@ def test_every_error_of_a_loss_starts_with_its_registry_name(name):
             cls().eval()(torch.rand(3), torch.full((3,), 2.0))
         assert str(info.value).startswith(f"{name} loss targets must lie in [0, 1]"), str(info.value)
     for key, param in cls.params.items():
-        bad = param.low - 1.0
+        bad = param.low - 1.0 if param.choices is None else "no such choice"
         with pytest.raises(ValueError) as info:  # the module
             cls(**{key: bad})
         assert str(info.value).startswith(f"{name} {key} must be"), str(info.value)

@@ -201,6 +201,7 @@ LOSS_CHOICES = [s for s in all_settings() if s.name.endswith("_loss") and getatt
 def branch_loss(settings, branch):
     kit = LossKit(**settings)
     kit.start_batch(torch.zeros(2, 3, 64, 96))
+    kit.set_progress(0.3)  # as the package's trainers give it (uiou reads it)
     return getattr(kit, branch)(*BRANCH_INPUTS[branch](torch.Generator().manual_seed(0)))
 
 
@@ -265,6 +266,8 @@ def losses(head):
             m.eps, m.momentum = 1e-3, 0.03
     head.load_state_dict(data["state"])
     head.train()
+    if getattr(head, "loss_kit", None) is not None:  # the training progress, as the package's trainers give it
+        head.loss_kit.set_progress(0.3)
     out = head(data["feats"], data["labels"], data["imgs"])
     out[0].backward()
     return [torch.as_tensor(v).detach() for v in out] + [p.grad for p in head.parameters()]
@@ -422,6 +425,17 @@ try:
     get_exp(None, "yolox-s").merge(["cls_loss", "focall"])
 except ValueError as error:
     report["bad_merge"] = str(error)
+# a loss that reads the training progress, under the tree's own trainer, which gives none: its first
+# step (the model's training forward) stops with one line; given the progress, it trains
+uiou = get_exp(None, "yolox-s")
+uiou.merge(["box_loss", "uiou"])
+model = uiou.get_model().train()
+try:
+    model(imgs, labels.float())
+except ValueError as error:
+    report["uiou_without_progress"] = str(error)
+model.head.loss_kit.set_progress(0.5)
+report["uiou_with_progress"] = float(model(imgs, labels.float())["iou_loss"])
 print(json.dumps(report))
 """
 
@@ -447,4 +461,7 @@ def test_exps_in_the_patched_tree_choose_each_branchs_loss(source, tmp_path):
     assert report["bad"] == f"{name['focal_gamma']} must be a finite number >= 0, got -1.0"
     assert report["bad_merge"].startswith("cls_loss ") and "'focall'" in report["bad_merge"]
     assert report["grads_finite"] and report["losses"]["conf_loss"] > 0
+    assert report["uiou_without_progress"].startswith("the uiou loss needs the training progress, and none was given: ")
+    assert "set_progress(fraction)" in report["uiou_without_progress"] and "\n" not in report["uiou_without_progress"]
+    assert report["uiou_with_progress"] > 0
     assert all(v == v for v in report["losses"].values())  # no NaN

@@ -46,6 +46,7 @@ VARIANTS = {
     "piou": {"box_loss": "piou"},
     "piou-v2": {"box_loss": "piou_v2"},
     "gcd": {"box_loss": "gcd"},
+    "uiou": {"box_loss": "uiou"},
     "wise-ciou": {"box_loss": "ciou", "box_wise_focusing": "v3"},
     "wise-v2-ciou": {"box_loss": "ciou", "box_wise_focusing": "v2"},
     "focal-eiou": {"box_loss": "eiou", "box_focal_gamma": 0.5},

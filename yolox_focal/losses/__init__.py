@@ -16,7 +16,7 @@ a module of its own, added at the end of that line.
 Needs only torch: the patch series copies these modules into a YOLOX tree.
 """
 
-from . import bce, focal, iou, alpha_iou, wise_iou, mpdiou, shape_iou, nwd, slide, poly, piou, mal, atfl, gcd  # noqa: F401 (in this order)
+from . import bce, focal, iou, alpha_iou, wise_iou, mpdiou, shape_iou, nwd, slide, poly, piou, mal, atfl, gcd, uiou  # noqa: F401 (in this order)
 from .alpha_iou import AlphaIoULoss, alpha_iou_loss
 from .bce import BCE_BLUR_PARAMS, SMOOTHING, BCEBlurLoss, BCELoss, bce_blur_loss, bce_loss, smooth_targets
 from .declare import LOSSES, KitLoss, Param, losses_for, register
@@ -34,6 +34,7 @@ from .piou import PIoULoss, PIoUv2Loss, piou_loss, piou_v2_loss
 from .mal import MALLoss, mal_loss
 from .atfl import ATFLLoss, atfl_loss
 from .gcd import GCDLoss, gcd_loss
+from .uiou import UIoULoss, uiou_loss
 
 __all__ = [
     "focal_loss", "FocalLoss", "quality_focal_loss", "QualityFocalLoss", "varifocal_loss", "VarifocalLoss",
@@ -45,5 +46,5 @@ __all__ = [
     "alpha_iou_loss", "AlphaIoULoss", "wiou_loss", "WIoULoss", "wiou_v3_loss", "WIoUv3Loss", "mpdiou_loss",
     "MPDIoULoss", "shape_iou_loss", "ShapeIoULoss", "nwd_loss", "NWDLoss", "slide_loss", "SlideLoss",
     "SlideEMALoss", "poly1_loss", "Poly1Loss", "poly1_focal_loss", "Poly1FocalLoss", "piou_loss", "PIoULoss",
-    "piou_v2_loss", "PIoUv2Loss", "mal_loss", "MALLoss", "atfl_loss", "ATFLLoss", "gcd_loss", "GCDLoss",
+    "piou_v2_loss", "PIoUv2Loss", "mal_loss", "MALLoss", "atfl_loss", "ATFLLoss", "gcd_loss", "GCDLoss", "uiou_loss", "UIoULoss",
 ]

@@ -12,8 +12,9 @@ A declaration says everything the rest of the project derives from it:
   the settings ``{branch}_{name}_{argument}`` come from these;
 - ``function``: the stateless functional form, or ``None`` for a loss that keeps state, which
   overrides ``base_loss`` instead;
-- ``needs``: what the loss reads from the batch besides ``pred`` and ``target`` (``"input_size"``:
-  the batch's training input ``(height, width)``, which multiscale training changes), handed to
+- ``needs``: what the loss reads besides ``pred`` and ``target`` (:data:`NEEDS`: ``"input_size"``,
+  the batch's training input ``(height, width)``, which multiscale training changes; ``"progress"``,
+  the training progress from 0 to 1, which the trainer hands over each iteration), handed to
   ``base_loss`` by keyword;
 - ``with_modified_iou``: for a box loss of the boxes' IoU, how the IoU that the Inner-IoU and
   Focaler-IoU modifiers (``inner_ratio``, ``focaler_low``/``focaler_high``) compute, IoU', takes
@@ -46,8 +47,21 @@ from .box_geometry import modified_iou
 from .box_weights import BOX_WEIGHT_OPTIONS, BoxWeighting
 from .running_state import all_reduce_sum
 
-__all__ = ["Param", "KitLoss", "LOSSES", "OPTIONS", "BRANCH_OPTIONS", "register", "losses_for", "penalty_form",
-           "all_reduce_sum"]
+__all__ = ["Param", "KitLoss", "LOSSES", "OPTIONS", "BRANCH_OPTIONS", "NEEDS", "PROGRESS", "register", "losses_for",
+           "penalty_form", "all_reduce_sum"]
+
+# The training progress a loss with needs = ("progress",) reads, and LossKit.set_progress takes.
+PROGRESS = Param(1.0, 0, 1, doc="training progress: 0 at the first iteration, 1 at the end")
+# What a loss may read besides pred and target (its ``needs``): key -> (how to give it, the value in
+# eval mode where none was given, or None: needed there too). The kit gives both before each batch
+# (LossKit.start_batch, LossKit.set_progress); a caller may pass them by keyword.
+NEEDS = {
+    "input_size": ("pass input_size=... or call LossKit.start_batch(imgs) before the losses", None),
+    # in eval mode, without a trainer: the end of training, the schedule's last value
+    "progress": ("train with yolox-focal's trainer (tools/train.py, or an exp with FocalExpMixin, whose "
+                 "get_trainer gives it), or call loss_kit.set_progress(fraction) before each step, fraction "
+                 "from 0 at the first iteration to 1 at the end (or pass progress=...)", 1.0),
+}
 
 
 # What the losses of a branch take besides their own parameters, applied by the module's forward:
@@ -177,9 +191,13 @@ class KitLoss(nn.Module):
         needed = {}
         for key in self.needs:
             needed[key] = context[key] if context.get(key) is not None else self.batch_context.get(key)
+            how, in_eval = NEEDS[key]
+            if needed[key] is None and not self.training:
+                needed[key] = in_eval
             if needed[key] is None:
-                raise ValueError(f"the {self.name} loss needs the batch's {key}: pass {key}=... or call "
-                                 f"LossKit.start_batch(imgs) before the losses")
+                what = "the training progress, and none was given" if key == "progress" else \
+                    f"the batch's {key}"
+                raise ValueError(f"the {self.name} loss needs {what}: {how}")
         iou = None
         if self.modifiers:
             iou, modified = modified_iou(pred, target, **self.modifiers)
@@ -234,6 +252,8 @@ def register(cls):
         raise ValueError(f"{cls.name}: declare a function or override base_loss")
     if cls.forward is not KitLoss.forward:
         raise ValueError(f"{cls.name}: forward is the whole loss (options, weight, reduction); override base_loss")
+    if set(cls.needs) - set(NEEDS):
+        raise ValueError(f"{cls.name}: needs must be among {', '.join(NEEDS)}; got {cls.needs!r}")
     if cls.stateful and cls.loss_state is KitLoss.loss_state:
         raise ValueError(f"{cls.name}: a stateful loss overrides loss_state and load_loss_state")
     if cls.function is not None:  # the functional form's defaults are the declared ones

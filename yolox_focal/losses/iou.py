@@ -210,9 +210,15 @@ class SIoULoss(KitLoss):
 
 def box_iou_loss(pred, target, kind="iou", reduction="none"):
     """Any stateless box loss of the kit by name (``kind``: ``"iou"``, ``"ciou"``, ...), with its
-    default parameters: ``box_iou_loss(pred, target, "ciou")`` is ``ciou_loss(pred, target)``."""
+    default parameters: ``box_iou_loss(pred, target, "ciou")`` is ``ciou_loss(pred, target)``. A loss
+    that needs more than the boxes (mpdiou's input size, uiou's training progress) is refused in one
+    line naming its function."""
     cls = LOSSES.get(kind) if isinstance(kind, str) else None
+    if cls is not None and cls.is_box_loss() and cls.function is not None and cls.needs:
+        needs = ", ".join(cls.needs)
+        raise ValueError(f"box loss kind {kind!r} needs {needs}: call {cls.function.__name__}(pred, target, "
+                         f"{needs}) instead")
     if cls is None or not cls.is_box_loss() or cls.function is None:
-        kinds = tuple(n for n, c in LOSSES.items() if c.is_box_loss() and c.function is not None)
+        kinds = tuple(n for n, c in LOSSES.items() if c.is_box_loss() and c.function is not None and not c.needs)
         raise ValueError(f"box loss kind must be one of {kinds}, got {kind!r}")
     return cls.function(pred, target, reduction=reduction)

@@ -9,6 +9,10 @@ assignment. Another ``assigner`` (or similarity) gives it ``assign``, the assign
 (``assign.py``), which the head calls through :meth:`LossKit.get_assignments` in place of YOLOX's
 SimOTA; at the default ``assign`` is None and the head calls YOLOX's own.
 
+Before each batch the head hands the kit the batch's images (:meth:`LossKit.start_batch`: a loss may
+read the input size), and the trainer the training progress (:meth:`LossKit.set_progress`: a loss
+whose schedule follows training, such as ``uiou``, reads it).
+
 It has no parameters or buffers, so a head that carries one has YOLOX's state dict. A loss that
 keeps state (a running mean) hands it out through :meth:`LossKit.loss_state`, which the trainers
 save beside the model's state dict and give back with :meth:`LossKit.load_loss_state`.
@@ -19,7 +23,7 @@ Needs only torch: the patch series copies this module into a YOLOX tree.
 from torch import nn
 
 from .assign import assigner_function, yolox_assignments
-from .declare import LOSSES
+from .declare import LOSSES, PROGRESS
 from .settings import (ASSIGNMENT, BRANCH_OPTIONS, BRANCHES, CheckedSettings, all_settings, option_setting,
                        resolve_settings, yolox_settings)
 
@@ -51,6 +55,7 @@ class LossKit(nn.Module):
         self.assign = assigner_function(assigner, values["assigner_similarity"], values["assigner_nwd_constant"],
                                         **params)
         self.input_size = None
+        self.progress = None
 
     def branch_losses(self):
         """{branch: its loss module}."""
@@ -70,8 +75,24 @@ class LossKit(nn.Module):
         (``needs = ("input_size",)``) take it from here, as multiscale training changes it."""
         self.input_size = None if imgs is None else tuple(imgs.shape[-2:])
         for loss in self.branch_losses().values():
-            if loss.needs:
-                loss.batch_context = {"input_size": self.input_size}
+            if "input_size" in loss.needs:
+                loss.batch_context = dict(loss.batch_context, input_size=self.input_size)
+
+    def set_progress(self, fraction):
+        """Called by the trainer before each training iteration with the training progress,
+        ``(epoch * iters_per_epoch + iter) / (max_epoch * iters_per_epoch)``: 0 at the first iteration,
+        towards 1 at the end. Losses whose schedule follows training (``needs = ("progress",)``, such
+        as ``uiou``) read it from here; a training step of such a loss without it raises one line."""
+        PROGRESS.check("the training progress", fraction)
+        self.progress = float(fraction)
+        for loss in self.branch_losses().values():
+            if "progress" in loss.needs:
+                loss.batch_context = dict(loss.batch_context, progress=self.progress)
+
+    @property
+    def needs_progress(self):
+        """Whether a loss of this kit reads the training progress (:meth:`set_progress`)."""
+        return any("progress" in loss.needs for loss in self.branch_losses().values())
 
     def loss_state(self):
         """The losses' state, ``{"<branch>.<loss>.<key>": tensor}`` (empty where no loss keeps any),

@@ -38,9 +38,14 @@ def test_the_ablation_is_one_parent_run_with_a_child_per_run(tmp_path):
         {"batch_size": 16, "opts": ["max_epoch", "2"], "fp16": False, "exp": {"max_epoch": 2, "obj_loss": "bce"}}))
     command = [sys.executable, str(REPO / "tools" / "ablate.py"), "--report-only", "--out", str(tmp_path),
                "--variants", "yolox", "focal", "--seeds", "0", "1", "--mlflow"]
-    first = subprocess.run(command, capture_output=True, text=True)
+    elsewhere = tmp_path / "elsewhere"  # the folder the command runs from
+    elsewhere.mkdir()
+    first = subprocess.run(command, capture_output=True, text=True, cwd=elsewhere)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "4 child runs added" in first.stdout
+    # the artifacts beside the store, not in an ./mlruns of the folder the command ran from
+    assert list(elsewhere.iterdir()) == []
+    assert {p.name for p in (tmp_path / "mlartifacts").rglob("ablation*")} >= {"ablation.md", "ablation_ap.png"}
     store = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     experiment = store.get_experiment_by_name("yolox-focal-ablation")
     every = store.search_runs([experiment.experiment_id])

@@ -11,7 +11,7 @@ SQLite file ``<out>/mlflow.db``.
 
 import json
 
-from ..runtime.tracking import MlflowRunLogger, client, flat_params
+from ..runtime.tracking import MlflowRunLogger, client, experiment_id, flat_params
 from .grid import describe, grid_runs, run_dir
 from .runs import done_record
 
@@ -24,18 +24,17 @@ def default_uri(out):
     return f"sqlite:///{out}/mlflow.db"
 
 
-def _find(store, experiment_id, tags):
+def _find(store, experiment, tags):
     query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-    found = store.search_runs([experiment_id], filter_string=query, max_results=2)
+    found = store.search_runs([experiment], filter_string=query, max_results=2)
     return found[0].info.run_id if found else None
 
 
 def log_grid(args, uri, files):
     """Log the grid in ``args.out`` to ``uri``; returns (the parent's run id, children added)."""
     store = client(uri)
-    experiment = store.get_experiment_by_name(EXPERIMENT)
-    experiment_id = experiment.experiment_id if experiment else store.create_experiment(EXPERIMENT)
-    parent_id = _find(store, experiment_id, {"yolox_focal.ablation": str(args.out)})
+    experiment = experiment_id(store, EXPERIMENT, uri)
+    parent_id = _find(store, experiment, {"yolox_focal.ablation": str(args.out)})
     params = {"exp_file": str(args.exp_file), "variants": " ".join(args.variants),
               "seeds": " ".join(map(str, args.seeds)), "batch_size": args.batch_size, "opts": " ".join(args.opts),
               "device": args.device, "fp16": args.fp16}
@@ -48,7 +47,7 @@ def log_grid(args, uri, files):
     for seed, variant in grid_runs(args.variants, args.seeds):
         record = done_record(args.out, variant, seed)
         tags = {"variant": variant, "seed": str(seed), "mlflow.parentRunId": parent.run_id}
-        if record is None or _find(store, experiment_id, tags):
+        if record is None or _find(store, experiment, tags):
             continue
         directory = run_dir(args.out, variant, seed)
         recorded = directory / "settings.json"  # the first runs recorded none

@@ -9,10 +9,11 @@ logger is made.
 
 import math
 import re
+from pathlib import Path
 
 from .errors import UsageError
 
-__all__ = ["MlflowRunLogger", "client", "metrics_of", "flat_params", "plain_values"]
+__all__ = ["MlflowRunLogger", "client", "experiment_id", "metrics_of", "flat_params", "plain_values"]
 
 _NOT_IN_A_NAME = re.compile(r"[^0-9A-Za-z_\-. /]")
 _BATCH = 100  # MLflow's largest batch of params or metrics
@@ -26,6 +27,20 @@ def client(uri):
     except ImportError:
         raise UsageError("MLflow is not installed: pip install -e .[tracking] (or pip install mlflow)") from None
     return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(store, name, uri):
+    """The id of the experiment ``name`` on ``store`` (an ``MlflowClient`` on ``uri``), created if
+    missing. On a local SQLite store (``sqlite:///<folder>/<file>.db``) a new experiment keeps its
+    artifacts beside the database, in ``<folder>/mlartifacts`` (MLflow's default there is
+    ``./mlruns`` in whatever folder the command runs from); a server chooses its own."""
+    found = store.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        location = (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+    return store.create_experiment(name, artifact_location=location)
 
 
 def plain_values(exp):
@@ -69,12 +84,11 @@ class MlflowRunLogger:
     def __init__(self, uri, experiment, run_name=None, params=None, tags=None, parent_run_id=None, run_id=None):
         self.client = client(uri)
         if run_id is None:
-            found = self.client.get_experiment_by_name(experiment)
-            experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            experiment = experiment_id(self.client, experiment, uri)
             tags = dict(tags or {})
             if parent_run_id:
                 tags["mlflow.parentRunId"] = parent_run_id
-            run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+            run_id = self.client.create_run(experiment, run_name=run_name, tags=tags).info.run_id
         self.run_id = run_id
         if params:
             self.log_params(params)

@@ -1,15 +1,19 @@
 """tools/ablate.py --ray on a real two-node Ray cluster on this machine (ray.cluster_utils.Cluster,
 every node bound to 127.0.0.1, one CPU each): a 2 variants x 1 seed grid of a few iterations. Each
 run's records name its node, both nodes ran one, and the run of the node removed mid-run finishes
-on the other, resumed from its last checkpoint. Without --ray nothing of Ray is imported, and
---ray without Ray installed is one line naming the fix."""
+on the other, resumed from its last checkpoint; a Ctrl-C cancels the runs on the cluster with one
+line, and the same command resumes them. Without --ray nothing of Ray is imported, and --ray
+without Ray installed, or with options that do not fit, is one line naming the fix."""
 
 import json
 import os
+import re
+import signal
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -27,6 +31,15 @@ HEALTH = {"health_check_period_ms": 500, "health_check_timeout_ms": 500, "health
 # ray._private.services.resolve_ip_for_localhost), where this cluster's loopback-bound nodes are not:
 # the driver (tools/ablate.py) is told to keep loopback as loopback, as Ray does on a machine of one node.
 DRIVER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """The tiny demo data set, made before any cluster: its process pool must not fork a process
+    that holds Ray's connections."""
+    root = tmp_path_factory.mktemp("ray_data")
+    make_demo_data(str(root), train_images=8, val_images=4, size=128, progress=False, workers=1)
+    return root
 
 
 def running(pid):
@@ -82,9 +95,8 @@ def test_ray_options_are_checked_before_any_work(tmp_path, more, line):
     assert not (tmp_path / "grid").exists()
 
 
-def test_two_nodes_each_run_one_and_a_lost_nodes_run_finishes_on_the_other(tmp_path):
+def test_two_nodes_each_run_one_and_a_lost_nodes_run_finishes_on_the_other(tmp_path, data):
     cluster_utils = pytest.importorskip("ray.cluster_utils", reason="the cluster extra: pip install -e .[cluster]")
-    make_demo_data(str(tmp_path / "data"), train_images=8, val_images=4, size=128, progress=False, workers=1)
     ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     cluster = cluster_utils.Cluster(initialize_head=True, shutdown_at_exit=True, head_node_args=dict(
         NODE, include_dashboard=False, temp_dir=ray_dir, _system_config=HEALTH))
@@ -95,7 +107,7 @@ def test_two_nodes_each_run_one_and_a_lost_nodes_run_finishes_on_the_other(tmp_p
         head_id, worker_id = cluster.head_node.node_id, worker.node_id
         out = tmp_path / "grid"
         grid_args = ["-f", EXP, "--out", out, "--seeds", "0", "-b", "4", "--device", "cpu", "--variants", "yolox",
-                     "focal", "--ray", cluster.address, "--opts", "data_dir", tmp_path / "data", "max_epoch", "4", *TINY]
+                     "focal", "--ray", cluster.address, "--opts", "data_dir", data, "max_epoch", "4", *TINY]
         too_big = Run(tmp_path / "too_big", "ablate.py", *grid_args, "--cpus-per-run", "2", env=DRIVER_ENV)
         assert too_big.process.wait(timeout=300) == 2
         assert too_big.stderr.read_text().strip().splitlines() == [(
@@ -143,5 +155,49 @@ def test_two_nodes_each_run_one_and_a_lost_nodes_run_finishes_on_the_other(tmp_p
         if run is not None and run.process.poll() is None:
             run.process.kill()
             run.process.wait()
+        cluster.shutdown()
+        shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def test_ctrl_c_cancels_the_runs_on_the_cluster_with_one_line_and_the_same_command_resumes(tmp_path, data):
+    cluster_utils = pytest.importorskip("ray.cluster_utils", reason="the cluster extra: pip install -e .[cluster]")
+    ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    cluster = cluster_utils.Cluster(initialize_head=True, shutdown_at_exit=True, head_node_args=dict(
+        NODE, include_dashboard=False, temp_dir=ray_dir))
+    runs_started = []
+    try:
+        out = tmp_path / "grid"
+        args = ["-f", EXP, "--out", out, "--seeds", "0", "-b", "4", "--device", "cpu", "--variants", "yolox",
+                "--ray", cluster.address, "--opts", "data_dir", data, "max_epoch", "5", *TINY]
+        run = Run(tmp_path, "ablate.py", *args, env=DRIVER_ENV)
+        runs_started.append(run)
+        folder = grid.run_dir(out, "yolox", 0)
+        metrics = folder / "metrics.jsonl"
+        run.wait_for(lambda: metrics.exists() and metrics.read_text().strip(), "the first epoch")
+        assert run.interrupt(signal.SIGINT) == 130
+        stderr = run.stderr.read_text()
+        assert "Traceback" not in stderr
+        lines = stderr.strip().splitlines()
+        assert sum(line.startswith(("interrupted", "terminated")) for line in lines) == 1
+        assert re.fullmatch(r"interrupted: stopped the ablation's runs: yolox-seed0 \(after epoch \d\); 0 finished "
+                            r"runs kept; run the same command again to resume", lines[-1]), lines[-1]
+        (first,) = runs.attempts_of(folder)
+        deadline = time.monotonic() + 60
+        while running(first["pid"]) and time.monotonic() < deadline:  # the task passes the stop on
+            time.sleep(0.1)
+        assert not running(first["pid"])
+        assert not (folder / "done").exists() and not (folder / ".claim").exists()
+        again = Run(tmp_path / "again", "ablate.py", *args, env=DRIVER_ENV)
+        runs_started.append(again)
+        assert again.process.wait(timeout=600) == 0, again.stderr.read_text()[-3000:]
+        assert [a["resumes"] for a in runs.attempts_of(folder)] == [False, True]
+        assert json.loads((folder / "done").read_text())["node"] == cluster.head_node.node_id
+        epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
+        assert epochs[0] == 1 and epochs[-1] == 5 and epochs == sorted(set(epochs)), epochs
+    finally:
+        for started in runs_started:
+            if started.process.poll() is None:
+                started.process.kill()
+                started.process.wait()
         cluster.shutdown()
         shutil.rmtree(ray_dir, ignore_errors=True)

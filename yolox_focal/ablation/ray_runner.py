@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..runtime import interrupt
 from ..runtime.errors import UsageError
-from .local import OUTPUT_FILE, Ended
+from .local import OUTPUT_FILE, POLL_S, Ended
 from .runs import REPO, TRAIN_SCRIPT, attempts_of, record_attempt, trained_on
 
 __all__ = ["RayLauncher", "attempt", "INSTALL_HINT"]
@@ -68,8 +68,9 @@ def attempt(command, env, directory, resumes, device, fp16, cpus):
                                    preexec_fn=_die_with_parent)
     record_attempt(directory, resumes, node=node, host=socket.gethostname(), pid=process.pid)
     try:
-        status = process.wait()
-    except KeyboardInterrupt:  # ray.cancel: stop the run as a Ctrl-C would
+        while (status := process.poll()) is None:  # in Python, not in waitpid: ray.cancel reaches it here
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:  # ray.cancel: stop the run as a Ctrl-C would (a checkpoint write finished first)
         process.send_signal(signal.SIGTERM)
         status = process.wait()
     gpu = bool(os.environ.get("CUDA_VISIBLE_DEVICES")) and device != "cpu"

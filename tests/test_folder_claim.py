@@ -74,6 +74,26 @@ def test_a_claim_from_another_host_is_taken_over_only_once_its_heartbeat_is_old(
         f"10 min ago)"]
 
 
+def test_a_claim_from_a_host_known_to_be_gone_is_taken_over_at_once(tmp_path, capsys):
+    folder = tmp_path / "run"
+    write_claim(folder, "lost-node", 4242, age_s=5)  # a fresh heartbeat: without the word of its loss, it waits
+    with pytest.raises(FolderInUse):
+        claim_folder(folder, gone_hosts=("another-lost-node",))
+    with claim_folder(folder, gone_hosts=("lost-node",)) as claim:
+        assert json.loads((folder / CLAIM_FILE).read_text())["token"] == claim.token
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: took over {folder} from a run that is gone (host lost-node, pid 4242: host lost-node left the "
+        f"cluster)"]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # this host is never taken for gone: its process decides
+        write_claim(folder, HOST, sleeper.pid)
+        with pytest.raises(FolderInUse):
+            claim_folder(folder, gone_hosts=(HOST,))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_a_claim_of_a_running_process_on_this_host_is_refused(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

@@ -4,7 +4,8 @@
 # torchvision or yolox (Megvii's release or GitHub main, or pixeltable-yolox): it says what it
 # found and what it installed. Pinned versions are used only where nothing is installed;
 # YOLOX_FOCAL_PIN=1 installs the pins over whatever is there; YOLOX_FOCAL_EXTRAS=tracking adds the
-# optional MLflow and W&B (only where missing). Safe to run again.
+# optional MLflow and W&B, YOLOX_FOCAL_EXTRAS=cluster Ray, both "tracking,cluster" (each only where
+# missing: an installed one is kept). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -100,6 +101,8 @@ declare -A PACKAGE=([loguru]=loguru [cv2]=opencv-python-headless [pycocotools]=p
   [matplotlib]=matplotlib [pytest]=pytest [onnx]=onnx [onnxruntime]=onnxruntime [onnxsim]=onnxsim)
 # YOLOX_FOCAL_EXTRAS=tracking (CI sets it): also MLflow and W&B, for -l mlflow / -l wandb and --mlflow.
 if [[ ${YOLOX_FOCAL_EXTRAS:-} == *tracking* ]]; then PACKAGE+=([mlflow]="mlflow>=3" [wandb]=wandb); fi
+# YOLOX_FOCAL_EXTRAS=cluster (CI sets it): also Ray, for tools/ablate.py --ray.
+if [[ ${YOLOX_FOCAL_EXTRAS:-} == *cluster* ]]; then PACKAGE+=([ray]="ray>=2.9"); fi
 missing=()
 while read -r module version; do
   [[ $version == - ]] && missing+=("${PACKAGE[$module]}")

@@ -3,7 +3,7 @@
     python tools/ablate.py [-f EXP] [--variants NAME ...] [--variant NAME KEY VALUE ...]
                            [--seeds 0 1 2] [--out DIR] [--device auto] [-b 16] [--fp16]
                            [--opts KEY VALUE ...] [--jobs N] [--gpus-per-run K] [--min-effect 0.01]
-                           [--mlflow [URI]]
+                           [--ray ADDRESS|auto [--cpus-per-run N]] [--mlflow [URI]]
                            [--report-only] [--list]
 
 Every variant trains ``-f EXP`` (default: the demo exp, exps/demo/demo_focal.py) with the same
@@ -47,6 +47,11 @@ def parser():
                    help="runs at once on this machine, each on its own GPUs or its share of the cores (default 1)")
     p.add_argument("--gpus-per-run", type=int, default=None, metavar="K",
                    help="GPUs of each run (its -d K, on its own CUDA_VISIBLE_DEVICES; default 1)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="train the runs on the Ray cluster at ADDRESS (HOST:PORT, or auto), each as a task with its "
+                        "CPUs and GPUs; --out must be storage every node sees (needs pip install -e .[cluster])")
+    p.add_argument("--cpus-per-run", type=int, default=None, metavar="N",
+                   help="with --ray: CPUs of each run's task, and its threads (default 1)")
     p.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT, metavar="AP",
                    help=f"the difference the report sizes the seeds for (default {DEFAULT_MIN_EFFECT} AP)")
     p.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
@@ -85,6 +90,25 @@ def parse_args(argv=None):
                              "(or pip install mlflow)")
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give 1 or more runs at once")
+    if args.ray is not None:
+        import importlib.util
+
+        if not args.ray.strip():
+            raise UsageError("--ray needs the Ray cluster's address: HOST:PORT of its head, or auto")
+        try:
+            found = importlib.util.find_spec("ray") is not None
+        except (ImportError, ValueError):  # a finder that refuses it, or a module entry of None
+            found = False
+        if not found:
+            raise UsageError("--ray needs Ray, which is not installed: pip install -e .[cluster] (or pip install ray)")
+        if args.jobs != 1:
+            raise UsageError(f"--jobs {args.jobs} is for runs on this machine; with --ray the cluster runs as many at "
+                             "once as its nodes' CPUs and GPUs allow: leave --jobs out")
+        if args.cpus_per_run is not None and args.cpus_per_run < 1:
+            raise UsageError(f"--cpus-per-run {args.cpus_per_run}: give 1 or more CPUs a run")
+    elif args.cpus_per_run is not None:
+        raise UsageError(f"--cpus-per-run {args.cpus_per_run} is for runs on a Ray cluster (--ray); on this "
+                         "machine --jobs N shares the cores: leave it out")
     if args.gpus_per_run is not None and args.gpus_per_run < 1:
         raise UsageError(f"--gpus-per-run {args.gpus_per_run}: give 1 or more GPUs a run")
     if not args.exp_file.is_file():

@@ -13,23 +13,30 @@ runs go on. Ctrl-C or SIGTERM stops every run (each stops at once, a checkpoint 
 first, without a line of its own: the ablation is their launcher) and the ablation prints one line
 naming them; finished runs are kept and stopped ones resume on the next run of the same command.
 A second Ctrl-C kills them at once.
+
+The loop (``train_grid``) is the one of every runner: it prepares each run (``runs.prepare``: its
+folder claimed, its command), starts it through a launcher, retries a failed run once and records
+the outcome. ``LocalLauncher`` starts the runs here, in child processes; ``ray_runner.RayLauncher``
+(``--ray``) sends them to a Ray cluster.
 """
 
 import os
 import signal
 import subprocess
 import sys
+import socket
 import time
 from collections import deque
+from typing import NamedTuple, Optional
 
 from ..runtime import interrupt
 from ..runtime.errors import UsageError
 from ..runtime.fit_settings import usable_cores
 from .grid import grid_runs
-from .runs import (REPO, done_record, mark_done, mark_failed, prepare, progress_line, refuse_other_settings,
-                   settings_of, trained_on)
+from .runs import (REPO, done_record, mark_done, mark_failed, prepare, progress_line, record_attempt,
+                   refuse_other_settings, settings_of, trained_on)
 
-__all__ = ["slots", "train_grid", "OUTPUT_FILE", "POLL_S"]
+__all__ = ["slots", "train_grid", "Ended", "LocalLauncher", "OUTPUT_FILE", "POLL_S", "STOPPED"]
 
 OUTPUT_FILE = "train_output.txt"
 POLL_S = 0.2
@@ -109,18 +116,70 @@ class _Stop:
                 pass
 
 
-def _start(job, slot, quiet):
-    """Start ``job`` in ``slot``: its output to the terminal, or (``quiet``) to its output file."""
-    env = dict(os.environ, **job.env, **slot["env"])
-    env[interrupt.LAUNCHER_ENV] = str(os.getpid())  # the runs stop without a line: the ablation prints it
-    output = open(job.directory / OUTPUT_FILE, "a") if quiet else None
-    cores = slot["cores"]
-    process = subprocess.Popen(job.command + slot["extra"], cwd=REPO, env=env, stdout=output,
-                               stderr=subprocess.STDOUT if quiet else None,
-                               preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
-    if output:
-        output.close()
-    return process
+class Ended(NamedTuple):
+    """How an attempt at a run ended: ``status`` (the exit status of tools/train.py, None where it
+    never gave one: its node was lost), ``why`` ('exit status 2', 'its node ... was lost'), what it
+    trained on, the node and host it ran on, and when it started and ended (Unix times; None: the
+    launcher's own clock is used)."""
+    status: Optional[int]
+    why: str
+    trained_on: str
+    node: Optional[str] = None
+    host: Optional[str] = None
+    started: Optional[float] = None
+    ended: Optional[float] = None
+
+
+class _LocalAttempt:
+    """A run training in a child process here."""
+
+    def __init__(self, process, where):
+        self.process, self.where = process, where
+
+    def poll(self):
+        status = self.process.poll()
+        if status is None:
+            return None
+        return Ended(status, f"exit status {status}", self.where, host=socket.gethostname())
+
+    def send_signal(self, signum):
+        self.process.send_signal(signum)
+
+
+class LocalLauncher:
+    """The runs on this machine, ``--jobs N`` at a time, each in its slot (``slots``)."""
+
+    def __init__(self, args):
+        self.args, self.places = args, slots(args)
+        self.quiet = args.jobs > 1
+        self.parallel = args.jobs
+
+    def label(self, place):
+        return self.places[place]["label"]
+
+    def trains_on(self):
+        """What a run trains on here (a kept run that trained the same way informs the estimate)."""
+        return trained_on(self.args.device, self.args.fp16, self.places[0]["threads"])
+
+    def start(self, job, place):
+        """Start ``job`` in slot ``place``: its output to the terminal, or (``quiet``) to its output file."""
+        slot = self.places[place]
+        env = dict(os.environ, **job.env, **slot["env"])
+        env[interrupt.LAUNCHER_ENV] = str(os.getpid())  # the runs stop without a line: the ablation prints it
+        output = open(job.directory / OUTPUT_FILE, "a") if self.quiet else None
+        cores = slot["cores"]
+        process = subprocess.Popen(job.command + slot["extra"], cwd=REPO, env=env, stdout=output,
+                                   stderr=subprocess.STDOUT if self.quiet else None,
+                                   preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
+        if output:
+            output.close()
+        record_attempt(job.directory, job.resumes, node=None, host=socket.gethostname(), pid=process.pid)
+        return _LocalAttempt(process, trained_on(self.args.device, self.args.fp16, slot["threads"]))
+
+    gone_hosts = ()  # a claim from another host waits for its heartbeat to age (folder_claim.STALE_S)
+
+    def close(self):
+        pass
 
 
 def _where(job):
@@ -136,18 +195,32 @@ def _where(job):
         return f"at {latest}"
 
 
-def train_grid(args):
-    """Train every run of the grid not finished yet, ``args.jobs`` at a time; returns the runs that
-    failed twice as ``[(variant, seed, exit statuses)]``. A stop by signal ends the process with its
-    one line and the exit status of the signal."""
-    places = slots(args)
+def train_grid(args, launcher=None):
+    """Train every run of the grid not finished yet, through ``launcher`` (default: this machine's
+    ``--jobs`` slots; with ``--ray``, the cluster's); returns the runs that failed twice as
+    ``[(variant, seed, statuses)]``. A stop by signal ends the process with its one line and the exit
+    status of the signal."""
     runs = grid_runs(args.variants, args.seeds)
     settings = {}
     for seed, variant in runs:  # every refusal before any run trains
         settings[seed, variant] = settings_of(args.out, variant, seed, args)
         refuse_other_settings(args.out / f"{variant}-seed{seed}", settings[seed, variant])
-    quiet = args.jobs > 1
-    here = trained_on(args.device, args.fp16, places[0]["threads"])
+    if launcher is None:
+        if getattr(args, "ray", None):
+            from .ray_runner import RayLauncher  # Ray only with --ray
+
+            launcher = RayLauncher(args, len(runs))
+        else:
+            launcher = LocalLauncher(args)
+    try:
+        return _train(args, launcher, runs, settings)
+    finally:
+        launcher.close()
+
+
+def _train(args, launcher, runs, settings):
+    quiet, places = launcher.quiet, launcher.places
+    here = launcher.trains_on()
     pending, running, spent, failed, stopped = deque(runs), {}, [], [], []
     finished = 0
     with _Stop(running) as stop:
@@ -155,8 +228,8 @@ def train_grid(args):
             free = [i for i in range(len(places)) if i not in running]
             while pending and free and stop.signal is None:
                 seed, variant = pending.popleft()
-                progress = progress_line(finished, len(runs), spent, args.jobs)
-                job = prepare(args.out, variant, seed, args, settings[seed, variant])
+                progress = progress_line(finished, len(runs), spent, launcher.parallel)
+                job = prepare(args.out, variant, seed, args, settings[seed, variant], launcher.gone_hosts)
                 if job is None:
                     print(f"[ablate] {progress}{variant}-seed{seed}: done, kept", flush=True)
                     finished += 1
@@ -166,40 +239,44 @@ def train_grid(args):
                     continue
                 slot = free.pop(0)
                 word = f"resuming from {job.directory / 'latest_ckpt.pth'}" if job.resumes else "training"
-                where = f" ({places[slot]['label']}; output in {job.directory / OUTPUT_FILE})" if quiet else ""
+                where = f" ({launcher.label(slot)}; output in {job.directory / OUTPUT_FILE})" if quiet else ""
                 print(f"[ablate] {progress}{job.directory.name}: {word}{where}", flush=True)
-                running[slot] = {"job": job, "process": _start(job, places[slot], quiet), "tries": 1,
+                running[slot] = {"job": job, "process": launcher.start(job, slot), "tries": 1,
                                  "start": time.monotonic(), "started": time.time(), "statuses": []}
             if not running:
                 break
             time.sleep(POLL_S)
             for slot, active in list(running.items()):
-                status = active["process"].poll()
-                if status is None:
+                ended = active["process"].poll()
+                if ended is None:
                     continue
-                job = active["job"]
+                job, status = active["job"], ended.status
                 job.claim.release()
                 del running[slot]
                 if status == 0:
-                    seconds = time.monotonic() - active["start"]
-                    mark_done(job, seconds, trained_on(args.device, args.fp16, places[slot]["threads"]), active["started"])
+                    if ended.started is not None and ended.ended is not None:
+                        seconds, started = ended.ended - ended.started, ended.started
+                    else:
+                        seconds, started = time.monotonic() - active["start"], active["started"]
+                    mark_done(job, seconds, ended.trained_on, started, node=ended.node, host=ended.host)
                     finished += 1
                     spent.append(seconds)
-                    print(f"[ablate] {job.directory.name}: finished ({seconds / 60:.1f} min)", flush=True)
+                    on = f" on node {ended.node}" if ended.node else ""
+                    print(f"[ablate] {job.directory.name}: finished{on} ({seconds / 60:.1f} min)", flush=True)
                 elif stop.signal is not None or status in STOPPED or status in (-signal.SIGINT, -signal.SIGTERM):
                     stopped.append(job)
                 elif active["tries"] == 1:
-                    active["statuses"].append(status)
-                    retry = prepare(args.out, job.variant, job.seed, args, settings[job.seed, job.variant])
+                    active["statuses"].append(status if status is not None else ended.why)
+                    retry = prepare(args.out, job.variant, job.seed, args, settings[job.seed, job.variant],
+                                    launcher.gone_hosts)
                     source = f"from {retry.directory / 'latest_ckpt.pth'}" if retry.resumes else "from the start (no checkpoint)"
-                    print(f"[ablate] {job.directory.name}: failed (exit status {status}); retrying once {source}",
-                          flush=True)
-                    running[slot] = dict(active, job=retry, process=_start(retry, places[slot], quiet), tries=2)
+                    print(f"[ablate] {job.directory.name}: failed ({ended.why}); retrying once {source}", flush=True)
+                    running[slot] = dict(active, job=retry, process=launcher.start(retry, slot), tries=2)
                 else:
-                    statuses = active["statuses"] + [status]
+                    statuses = active["statuses"] + [status if status is not None else ended.why]
                     mark_failed(job, statuses, job.directory / OUTPUT_FILE if quiet else "the terminal")
                     failed.append((job.variant, job.seed, statuses))
-                    print(f"[ablate] {job.directory.name}: failed again (exit status {status}); reported as failed, "
+                    print(f"[ablate] {job.directory.name}: failed again ({ended.why}); reported as failed, "
                           "the other runs go on", flush=True)
         if stop.signal is not None:
             word = "interrupted" if stop.signal == signal.SIGINT else "terminated"

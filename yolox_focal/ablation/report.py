@@ -159,6 +159,10 @@ def command_line(args):
         words += ["--jobs", str(args.jobs)]
     if args.gpus_per_run:
         words += ["--gpus-per-run", str(args.gpus_per_run)]
+    if getattr(args, "ray", None):
+        words += ["--ray", args.ray]
+    if getattr(args, "cpus_per_run", None):
+        words += ["--cpus-per-run", str(args.cpus_per_run)]
     if args.min_effect != DEFAULT_MIN_EFFECT:
         words += ["--min-effect", f"{args.min_effect:g}"]
     for spec in args.variant:

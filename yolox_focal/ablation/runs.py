@@ -26,11 +26,13 @@ from ..runtime.tracking import plain_values
 from .grid import run_dir, variant_opts
 
 __all__ = ["REPO", "TRAIN_SCRIPT", "trained_on", "done_record", "failed_record", "exp_settings", "settings_of",
-           "refuse_other_settings", "check_same_settings", "Job", "prepare", "mark_done", "mark_failed",
+           "refuse_other_settings", "check_same_settings", "Job", "prepare", "record_attempt", "attempts_of",
+           "mark_done", "mark_failed", "ATTEMPTS_FILE",
            "read_metrics", "finals_of", "progress_line"]
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO / "tools" / "train.py"
+ATTEMPTS_FILE = "attempts.jsonl"  # one line per attempt at a run: where and when it started
 
 
 def trained_on(device, fp16, cores=None):
@@ -125,12 +127,13 @@ class Job(NamedTuple):
     resumes: bool
 
 
-def prepare(out, variant, seed, args, settings=None):
+def prepare(out, variant, seed, args, settings=None, gone_hosts=()):
     """Claim the run's folder and check its settings; None (claim released) for a finished run, else
-    the ``Job`` that trains or resumes it. ``settings``: the run's, if already computed."""
+    the ``Job`` that trains or resumes it. ``settings``: the run's, if already computed;
+    ``gone_hosts``: hosts known to be gone (a cluster's lost nodes), whose claims are taken over."""
     directory = run_dir(out, variant, seed)
     try:
-        claim = claim_folder(directory)
+        claim = claim_folder(directory, gone_hosts=gone_hosts)
     except FixableError as error:
         raise UsageError(str(error)) from None
     try:
@@ -151,12 +154,33 @@ def prepare(out, variant, seed, args, settings=None):
         raise
 
 
-def mark_done(job, seconds, where, started=None):
-    """The run finished: its ``done`` record (training time, what it trained on, and when it
-    started and ended, as Unix times), and no ``failed``."""
+def record_attempt(directory, resumes, node, host, pid=None):
+    """An attempt at the run in ``directory`` starts: a line in its ``attempts.jsonl`` naming where
+    (the cluster's node, where there is one, the host and the training process), when, and whether
+    it resumes."""
+    record = {"node": node, "host": host, "pid": pid, "started": round(time.time(), 3), "resumes": resumes}
+    with open(Path(directory) / ATTEMPTS_FILE, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def attempts_of(directory):
+    """The attempts at the run in ``directory``, oldest first (none recorded: [])."""
+    path = Path(directory) / ATTEMPTS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def mark_done(job, seconds, where, started=None, node=None, host=None):
+    """The run finished: its ``done`` record (training time, what it trained on, the cluster's node
+    and the host it finished on, and when it started and ended, as Unix times), and no ``failed``."""
     record = {"train_seconds": round(seconds, 1), "trained_on": where}
+    if node is not None:
+        record["node"] = node
+    if host is not None:
+        record["host"] = host
     if started is not None:
-        record.update(started=round(started, 3), ended=round(time.time(), 3))
+        record.update(started=round(started, 3), ended=round(started + seconds, 3))
     write_whole(job.directory / "done", json.dumps(record) + "\n")
     with contextlib.suppress(FileNotFoundError):
         os.remove(job.directory / "failed")

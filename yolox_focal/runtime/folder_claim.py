@@ -9,9 +9,10 @@ The holder keeps the claim alive with a heartbeat (the file's modification time,
 ``HEARTBEAT_S``): a lock by ``flock`` alone does not hold on network file systems, where the runs
 of a cluster write. A claim is taken over, with one ``warning:`` line, when its holder is gone:
 on this host, when its process no longer runs; from another host, when its heartbeat is older
-than ``STALE_S``. Taking a folder also removes the partial files (``*.part``) that a killed writer
-left in it, with a ``warning:`` line saying how many: while the claim is held nobody else writes
-there. The claim is created whole (written under its own name, then linked into place, which
+than ``STALE_S``, or at once where the caller knows that host is gone (``gone_hosts``: the hosts of
+a cluster's lost nodes, as ``tools/ablate.py --ray`` learns them from Ray). Taking a folder also
+removes the partial files (``*.part``) that a killed writer left in it, with a ``warning:`` line
+saying how many: while the claim is held nobody else writes there. The claim is created whole (written under its own name, then linked into place, which
 fails if a claim exists) and released when the run ends, whichever way it ends but kill -9.
 
 A process that a holder starts to train for it (``tools/ablate.py`` runs ``tools/train.py``)
@@ -73,12 +74,14 @@ def _read(path):
         return None, None
 
 
-def _gone(holder, heartbeat):
+def _gone(holder, heartbeat, gone_hosts=()):
     """Why the claim's holder is gone, or None while it may still run."""
     if holder.get("host") == socket.gethostname():
         if not _runs(holder.get("pid", -1), holder.get("process_started")):
             return f"process {holder.get('pid')} no longer runs"
         return None
+    if holder.get("host") in gone_hosts:
+        return f"host {holder.get('host')} left the cluster"
     age = time.time() - heartbeat
     return f"its last heartbeat was {age / 60:.0f} min ago" if age > STALE_S else None
 
@@ -125,8 +128,9 @@ class Claim:
         self.release()
 
 
-def claim_folder(folder):
-    """Claim ``folder`` (made if missing) for this run, taking over the claim of a run that is gone;
+def claim_folder(folder, gone_hosts=()):
+    """Claim ``folder`` (made if missing) for this run, taking over the claim of a run that is gone
+    (``gone_hosts``: other hosts known to be gone, whose claims need not wait for ``STALE_S``);
     raises :class:`FolderInUse` (one line) while another run holds it. Returns the :class:`Claim`."""
     folder = os.path.abspath(folder)
     os.makedirs(folder, exist_ok=True)
@@ -145,7 +149,7 @@ def claim_folder(folder):
             continue  # released meanwhile
         if handed == [folder, holder.get("token")]:  # the claim of the process that started this one
             return Claim(folder, holder["token"], inherited=True)
-        why = _gone(holder, heartbeat)
+        why = _gone(holder, heartbeat, gone_hosts)
         if why is None:
             raise FolderInUse(
                 f"{folder} is in use by another run (host {holder.get('host')}, pid {holder.get('pid')}, started "

@@ -27,19 +27,16 @@ import sys
 import socket
 import time
 from collections import deque
-from typing import NamedTuple, Optional
 
 from ..runtime import interrupt
 from ..runtime.errors import UsageError
 from ..runtime.fit_settings import usable_cores
 from .grid import grid_runs
-from .runs import (REPO, done_record, mark_done, mark_failed, prepare, progress_line, record_attempt,
-                   refuse_other_settings, settings_of, trained_on)
+from .runs import (OUTPUT_FILE, POLL_S, REPO, Ended, done_record, mark_done, mark_failed, prepare, progress_line,
+                   record_attempt, refuse_other_settings, settings_of, trained_on)
 
-__all__ = ["slots", "train_grid", "Ended", "LocalLauncher", "OUTPUT_FILE", "POLL_S", "STOPPED"]
+__all__ = ["slots", "train_grid", "LocalLauncher", "STOPPED"]
 
-OUTPUT_FILE = "train_output.txt"
-POLL_S = 0.2
 STOPPED = (interrupt.EXIT_STATUS, 128 + signal.SIGTERM)  # a child stopped by a Ctrl-C or SIGTERM
 
 
@@ -114,20 +111,6 @@ class _Stop:
                 active["process"].send_signal(signal.SIGKILL if self.count > 1 else signal.SIGTERM)
             except OSError:  # ended already
                 pass
-
-
-class Ended(NamedTuple):
-    """How an attempt at a run ended: ``status`` (the exit status of tools/train.py, None where it
-    never gave one: its node was lost), ``why`` ('exit status 2', 'its node ... was lost'), what it
-    trained on, the node and host it ran on, and when it started and ended (Unix times; None: the
-    launcher's own clock is used)."""
-    status: Optional[int]
-    why: str
-    trained_on: str
-    node: Optional[str] = None
-    host: Optional[str] = None
-    started: Optional[float] = None
-    ended: Optional[float] = None
 
 
 class _LocalAttempt:

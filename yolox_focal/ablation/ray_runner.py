@@ -31,8 +31,7 @@ from pathlib import Path
 
 from ..runtime import interrupt
 from ..runtime.errors import UsageError
-from .local import OUTPUT_FILE, POLL_S, Ended
-from .runs import REPO, TRAIN_SCRIPT, attempts_of, record_attempt, trained_on
+from .runs import OUTPUT_FILE, POLL_S, REPO, TRAIN_SCRIPT, Ended, attempts_of, record_attempt, trained_on
 
 __all__ = ["RayLauncher", "attempt", "INSTALL_HINT"]
 

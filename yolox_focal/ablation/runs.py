@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from ..runtime.errors import FixableError, UsageError
 from ..runtime.folder_claim import claim_folder
@@ -25,7 +25,8 @@ from ..runtime.machine import machine
 from ..runtime.tracking import plain_values
 from .grid import run_dir, variant_opts
 
-__all__ = ["REPO", "TRAIN_SCRIPT", "trained_on", "done_record", "failed_record", "exp_settings", "settings_of",
+__all__ = ["REPO", "TRAIN_SCRIPT", "OUTPUT_FILE", "POLL_S", "Ended", "trained_on", "done_record", "failed_record",
+           "exp_settings", "settings_of",
            "refuse_other_settings", "check_same_settings", "Job", "prepare", "record_attempt", "attempts_of",
            "mark_done", "mark_failed", "ATTEMPTS_FILE",
            "read_metrics", "finals_of", "progress_line"]
@@ -33,6 +34,24 @@ __all__ = ["REPO", "TRAIN_SCRIPT", "trained_on", "done_record", "failed_record",
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO / "tools" / "train.py"
 ATTEMPTS_FILE = "attempts.jsonl"  # one line per attempt at a run: where and when it started
+
+# a run's training output, where it is not the terminal (several at once, or on a Ray node)
+OUTPUT_FILE = "train_output.txt"
+POLL_S = 0.2  # how often a launcher looks at its runs
+
+
+class Ended(NamedTuple):
+    """How an attempt at a run ended: ``status`` (the exit status of tools/train.py, None where it
+    never gave one: its node was lost), ``why`` ('exit status 2', 'its node ... was lost'), what it
+    trained on, the node and host it ran on, and when it started and ended (Unix times; None: the
+    launcher's own clock is used)."""
+    status: Optional[int]
+    why: str
+    trained_on: str
+    node: Optional[str] = None
+    host: Optional[str] = None
+    started: Optional[float] = None
+    ended: Optional[float] = None
 
 
 def trained_on(device, fp16, cores=None):

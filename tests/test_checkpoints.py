@@ -20,7 +20,7 @@ from yolox_focal.adapter import flavour
 from yolox_focal import FocalExpMixin
 from yolox_focal.runtime import interrupt
 from yolox_focal.runtime.checkpoints import WholeCheckpointTrainer
-from yolox_focal.runtime.coco_scoring import PerClassCOCOEvaluator
+from yolox_focal.runtime.coco_scoring import PerClassCOCOEvaluator, with_per_class
 from yolox_focal.runtime.cpu_evaluators import to_cpu_evaluator
 from yolox_focal.runtime.demo_data import make_demo_data
 
@@ -110,8 +110,8 @@ def test_gpu_route_trainer_writes_metrics_jsonl_at_yoloxs_epoch_end(tmp_path, de
     args = argparse.Namespace(fp16=False, experiment_name="run", name="run", logger="tensorboard", resume=False,
                               ckpt=None, start_epoch=None, batch_size=4)
     trainer = exp.get_trainer(args)
-    evaluator = exp.get_evaluator(batch_size=4, is_distributed=False)
-    assert isinstance(evaluator, PerClassCOCOEvaluator)  # what YOLOX's trainer evaluates with on GPUs
+    evaluator = with_per_class(exp.get_evaluator(batch_size=4, is_distributed=False))
+    assert isinstance(evaluator, PerClassCOCOEvaluator)  # what the trainer's before_train makes it on GPUs
     trainer.evaluator = to_cpu_evaluator(evaluator)
     trainer.model = exp.get_model()
     trainer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=0.01)

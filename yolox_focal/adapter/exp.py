@@ -83,13 +83,6 @@ class FocalExpMixin:
         FocalYOLOXHead.convert(model.head, kit)
         return model
 
-    def get_evaluator(self, *args, **kwargs):
-        """The exp's evaluator; a COCO one reports AP per class too (``runtime.coco_scoring``), which
-        the trainers write to ``metrics.jsonl``."""
-        from ..runtime.coco_scoring import with_per_class
-
-        return with_per_class(super().get_evaluator(*args, **kwargs))
-
     def get_trainer(self, args):
         """YOLOX's trainer (the GPU route), its checkpoints written whole (a temporary file renamed
         into place): a run stopped mid-write keeps its last good checkpoint."""

@@ -19,6 +19,7 @@ import threading
 from ..adapter.flavour import Trainer
 from . import interrupt
 from .checkpoint_files import save_checkpoint_whole
+from .coco_scoring import with_per_class
 from .epoch_metrics import EpochMetrics
 from .loss_state import loss_kit_of, put_loss_state, resume_loss_state
 
@@ -73,6 +74,7 @@ class WholeCheckpointTrainer(Trainer):
 
     def before_train(self):
         super().before_train()
+        self.evaluator = with_per_class(self.evaluator)  # per-class AP for metrics.jsonl, as on the CPU
         if self.rank == 0:
             self.epoch_metrics.start(self.args.resume, self.start_epoch)
 

@@ -3,9 +3,9 @@
 ``PerClassCOCOEvaluator`` is YOLOX's ``COCOEvaluator`` (its inference, on the GPU route) with its
 scoring step, ``evaluate_prediction``, reporting AP as fractions with a per-class table and keeping
 the per-class figures (``last_per_class``: ``{class name: (ap50_95, ap50)}``, None for a class
-without objects) for the trainer's ``metrics.jsonl``. The exps' ``get_evaluator``
-(``FocalExpMixin``) hands it out; the CPU route's ``cpu_evaluators.CPUCOCOEvaluator`` is it with
-the inference loop on the CPU. Scoring is pycocotools' ``COCOeval``, as in YOLOX.
+without objects) for the trainer's ``metrics.jsonl``. The GPU route's trainer
+(``checkpoints.WholeCheckpointTrainer``) turns its exp's COCO evaluator into one; the CPU route's
+``cpu_evaluators.CPUCOCOEvaluator`` is it with the inference loop on the CPU. Scoring is pycocotools' ``COCOeval``, as in YOLOX.
 """
 
 import contextlib

@@ -6,7 +6,7 @@
 # Steps, in this order unless named (each writes its log to OUT, default gpu_check/):
 #   yolox    a YOLOX checkout's own tools/train.py on the focal demo exp with --fp16, EPOCHS epochs
 #            of 25 iterations at -b 16 (default 2), then its tools/eval.py on the last checkpoint
-#            with --fp16 --fuse
+#            with --fp16 --fuse; checks that the run's metrics.jsonl holds its AP, per class too
 #   bench    benchmarks/bench_loss.py (float32 and float16 under autocast) and bench_head.py on CUDA
 #   ablate   tools/ablate.py --fp16: ablate's default variants, SEEDS (default "0 1"), with
 #            ABLATION_EPOCHS epochs (default 6; the README's CPU grid ran 12)
@@ -40,6 +40,16 @@ for step in "${steps[@]}"; do
     yolox)
       # Run from the checkout, as its README does; YOLOX's own flags only.
       (cd "$YOLOX_SRC" && python tools/train.py -f "$exp" -d 1 -b 16 --fp16 "${opts[@]}") 2>&1 | tee "$out/yolox_train.log"
+      # the run's metrics.jsonl, as the ablation reads it: every epoch's record, AP per class included
+      python - "$out/yolox_outputs/demo_focal/metrics.jsonl" <<'PY' | tee "$out/yolox_metrics.txt"
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+last = records[-1]
+if last.get("ap50_95") is None or not last.get("per_class"):
+    sys.exit(f"error: the GPU route's metrics.jsonl holds no AP after its last evaluation: {last}")
+print(f"metrics.jsonl: {len(records)} epochs; last AP50:95 {last['ap50_95']:.4f}, AP50 {last['ap50']:.4f}; "
+      f"per class {sorted(last['per_class'])}")
+PY
       (cd "$YOLOX_SRC" && python tools/eval.py -f "$exp" -c "$out/yolox_outputs/demo_focal/last_epoch_ckpt.pth" -d 1 \
         -b 16 --conf 0.001 --fp16 --fuse "${opts[@]}") 2>&1 | tee "$out/yolox_eval.log"
       ;;

@@ -1,21 +1,32 @@
-"""The GPU route's trainer (``exp.get_trainer``: YOLOX's own ``Trainer`` with only ``save_ckpt``
-changed) writes its checkpoints whole, under whichever YOLOX is installed. Built and saved on the
-CPU: its ``__init__`` and ``save_ckpt`` touch no GPU. Killing real runs mid-write: tests/test_faults.py."""
+"""The GPU route's trainer (``exp.get_trainer``: YOLOX's own ``Trainer`` with its checkpoints,
+progress and metrics added) writes its checkpoints whole and each epoch's line of ``metrics.jsonl``,
+under whichever YOLOX is installed. Built and run on the CPU: its ``__init__``, ``save_ckpt``,
+``after_iter`` and ``after_epoch`` touch no GPU. Killing real runs mid-write: tests/test_faults.py."""
 
 import argparse
+import json
 import signal
 import sys
 
 import pytest
 import torch
 from loguru import logger
+from torch.utils.tensorboard import SummaryWriter
+from yolox.exp import get_exp
+
+from helpers import REPO
 
 from yolox_focal.adapter import flavour
 from yolox_focal import FocalExpMixin
 from yolox_focal.runtime import interrupt
 from yolox_focal.runtime.checkpoints import WholeCheckpointTrainer
+from yolox_focal.runtime.coco_scoring import PerClassCOCOEvaluator, with_per_class
+from yolox_focal.runtime.cpu_evaluators import to_cpu_evaluator
+from yolox_focal.runtime.demo_data import make_demo_data
 
 pytestmark = pytest.mark.any_yolox
+
+DEMO_EXP = REPO / "exps" / "demo" / "demo_focal.py"
 
 
 @pytest.fixture
@@ -80,3 +91,45 @@ def test_gpu_route_trainer_resumes_the_loss_state(tmp_path, yolox_logger):
     trainer.resume_train(model)
     assert {k: float(v) for k, v in model.head.loss_kit.loss_state().items()} == {"box.wiou_v3.mean": 0.25,
                                                                    "box.wiou_v3.updates": 7.0}
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo_data")
+    make_demo_data(str(root), train_images=4, val_images=4, size=128, progress=False, workers=1)
+    return root
+
+
+def test_gpu_route_trainer_writes_metrics_jsonl_at_yoloxs_epoch_end(tmp_path, demo_data, yolox_logger):
+    """YOLOX's own after_iter, after_epoch and evaluate_and_save_model (the GPU route's), on the CPU:
+    only the evaluator's inference loop is the CPU one; its scoring is the GPU route's evaluator's."""
+    exp = get_exp(str(DEMO_EXP))
+    exp.merge(["data_dir", str(demo_data), "output_dir", str(tmp_path), "input_size", "(128, 128)",
+               "test_size", "(128, 128)", "data_num_workers", "0", "eval_interval", "1"])
+    exp.print_interval = 100  # no log line (it reads timing meters this test does not fill)
+    args = argparse.Namespace(fp16=False, experiment_name="run", name="run", logger="tensorboard", resume=False,
+                              ckpt=None, start_epoch=None, batch_size=4)
+    trainer = exp.get_trainer(args)
+    evaluator = with_per_class(exp.get_evaluator(batch_size=4, is_distributed=False))
+    assert isinstance(evaluator, PerClassCOCOEvaluator)  # what the trainer's before_train makes it on GPUs
+    trainer.evaluator = to_cpu_evaluator(evaluator)
+    trainer.model = exp.get_model()
+    trainer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=0.01)
+    trainer.use_model_ema, trainer.epoch, trainer.iter, trainer.max_iter, trainer.best_ap = False, 0, 0, 2, 0.0
+    trainer.tblogger = SummaryWriter(str(tmp_path / "tensorboard"))
+    trainer.epoch_metrics.start(resume=False, start_epoch=0)  # what before_train does, past its CUDA lines
+    for step, total in enumerate((3.0, 5.0)):
+        trainer.iter = step
+        trainer.meter.update(total_loss=total, iou_loss=1.0, conf_loss=total / 2, cls_loss=0.25, l1_loss=0.0)
+        trainer.after_iter()
+    trainer.after_epoch()
+    assert "eval" not in vars(exp)  # the exp's own method again
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    (record,) = [json.loads(line) for line in lines]
+    assert record["epoch"] == 1 and record["total_loss"] == 4.0 and record["obj_loss"] == record["conf_loss"] == 2.0
+    ap50_95, ap50, _ = exp.eval(trainer.model, trainer.evaluator, False)  # the same model, scored again
+    assert (record["ap50_95"], record["ap50"]) == (float(ap50_95), float(ap50))
+    names = [c["name"] for c in trainer.evaluator.dataloader.dataset.coco.dataset["categories"]]
+    assert sorted(record["per_class"]) == sorted(names)
+    assert all(set(v) == {"ap50_95", "ap50"} for v in record["per_class"].values() if v is not None)
+    assert (tmp_path / "run" / "last_epoch_ckpt.pth").is_file()  # YOLOX's evaluate_and_save_model ran

@@ -4,21 +4,19 @@ YOLOX's ``COCOEvaluator`` and ``VOCEvaluator`` assume CUDA (``torch.cuda.FloatTe
 ``yolox.utils.gather``). These subclasses replace only the inference loop and the gathering of a
 distributed run's detections (each process infers its shard, rank 0 scores the whole set);
 pycocotools and YOLOX's VOC scoring stay YOLOX's own. After an evaluation each keeps, on rank 0,
-``last_results`` (YOLOX's ``(ap50_95, ap50, summary)``) and ``last_per_class``
-(``{class name: (ap50_95, ap50)}``, None for a class without objects), which the trainer writes to
-``metrics.jsonl``.
+``last_per_class`` (``{class name: (ap50_95, ap50)}``, None for a class without objects), which the
+trainer writes to ``metrics.jsonl``; the COCO scoring is ``coco_scoring``'s, the GPU route's too.
 """
 
-import contextlib
-import io
 import time
 
 import torch
 from tqdm import tqdm
 from yolox.utils import get_rank, get_world_size, postprocess
 
-from ..adapter.flavour import COCOEvaluator, VOCEvaluator
-from .ap_report import coco_per_class, per_class_table, readable_summary
+from ..adapter.flavour import VOCEvaluator
+from .ap_report import per_class_table
+from .coco_scoring import PerClassCOCOEvaluator
 from .cpu_noise import quiet_cpu_run
 from .distributed import merge_gathered
 
@@ -45,15 +43,13 @@ def _infer(evaluator, model, convert):
     return batches, torch.tensor([inference_time, nms_time, len(evaluator.dataloader)])
 
 
-class CPUCOCOEvaluator(COCOEvaluator):
-    """``COCOEvaluator`` whose inference loop runs on the CPU; scoring is pycocotools', reported
-    as fractions with a per-class table ("-" where there is nothing to score)."""
+class CPUCOCOEvaluator(PerClassCOCOEvaluator):
+    """``COCOEvaluator`` whose inference loop runs on the CPU; scoring is pycocotools', with the
+    per-class figures of ``PerClassCOCOEvaluator``."""
 
     @classmethod
     def convert(cls, evaluator):
-        if not isinstance(evaluator, COCOEvaluator):
-            raise TypeError(f"expected a yolox COCOEvaluator, got {type(evaluator).__name__}")
-        evaluator.__class__ = cls
+        evaluator = super().convert(evaluator)
         quiet_cpu_run()
         return evaluator
 
@@ -78,39 +74,8 @@ class CPUCOCOEvaluator(COCOEvaluator):
         per_image = {k: v for _, image_wise in batches for k, v in image_wise.items()}
         if distributed:
             by_image, per_image, statistics = _gather_to_rank0(by_image, per_image, statistics)
-        self.last_results = self.last_per_class = None
-        if get_rank() == 0:
-            self.last_results = self.evaluate_prediction([d for ds in by_image.values() for d in ds], statistics)
-        results = self.last_results or (0, 0, None)
+        results = self.evaluate_prediction([d for ds in by_image.values() for d in ds], statistics)
         return (results, per_image) if return_outputs else results
-
-    def evaluate_prediction(self, data_list, statistics):
-        """pycocotools' COCOeval on the detections: ``(ap50_95, ap50, summary)`` where the summary
-        holds YOLOX's timing line, pycocotools' table and AP per class; the per-class figures also
-        go to ``last_per_class``."""
-        from pycocotools.cocoeval import COCOeval
-
-        inference, nms, batches = statistics.tolist()
-        images = max(batches * self.dataloader.batch_size, 1)
-        info = (f"Average forward time: {1000 * inference / images:.2f} ms, Average NMS time: "
-                f"{1000 * nms / images:.2f} ms, Average inference time: {1000 * (inference + nms) / images:.2f} ms\n")
-        coco_gt = self.dataloader.dataset.coco
-        if not data_list:
-            self.last_per_class = {coco_gt.cats[k]["name"]: (0.0, 0.0) if coco_gt.getAnnIds(catIds=[k]) else None
-                                   for k in sorted(coco_gt.cats)}
-            return 0.0, 0.0, info + "no detections above the confidence threshold: AP 0\n"
-        evaluation = COCOeval(coco_gt, coco_gt.loadRes(data_list), "bbox")
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            evaluation.evaluate()
-            evaluation.accumulate()
-            evaluation.summarize()
-        summary = readable_summary(printed.getvalue()[printed.getvalue().index(" Average Precision"):])
-        names = [coco_gt.cats[k]["name"] for k in evaluation.params.catIds]
-        self.last_per_class = coco_per_class(evaluation, names)
-        info += summary + "per class AP:\n" + per_class_table(self.last_per_class) + "\n"
-        ap50_95, ap50 = (max(float(v), 0.0) for v in evaluation.stats[:2])
-        return ap50_95, ap50, info
 
 
 class CPUVOCEvaluator(VOCEvaluator):
@@ -131,7 +96,7 @@ class CPUVOCEvaluator(VOCEvaluator):
         predictions = {k: v for batch in batches for k, v in batch.items()}
         if distributed:
             predictions, _, statistics = _gather_to_rank0(predictions, {}, statistics)
-        self.last_results = self.last_per_class = None
+        self.last_per_class = None
         if get_rank() != 0:
             return 0, 0, None
         ap50_95, ap50, info = self.evaluate_prediction(predictions, statistics)
@@ -139,9 +104,9 @@ class CPUVOCEvaluator(VOCEvaluator):
         summary = (info or "") + f"VOC AP50:95 {ap50_95:.4f}, AP50 {ap50:.4f}\n"
         if per_class:
             summary += "per class AP:\n" + per_class_table(per_class) + "\n"
-        self.last_results = (float(ap50_95), float(ap50), summary)
+        results = (float(ap50_95), float(ap50), summary)
         self.last_per_class = dict(per_class) if per_class else None
-        return (self.last_results, predictions) if return_outputs else self.last_results
+        return (results, predictions) if return_outputs else results
 
 
 def _gather_to_rank0(by_image, per_image, statistics):
@@ -158,7 +123,8 @@ def _gather_to_rank0(by_image, per_image, statistics):
 
 def to_cpu_evaluator(evaluator):
     """The CPU version of a YOLOX COCO or VOC evaluator (changed in place)."""
-    for cpu_class in (CPUCOCOEvaluator, CPUVOCEvaluator):
-        if isinstance(evaluator, cpu_class.__mro__[1]):
+    for cpu_class, yolox_class in ((CPUCOCOEvaluator, PerClassCOCOEvaluator.__mro__[1]),
+                                   (CPUVOCEvaluator, VOCEvaluator)):
+        if isinstance(evaluator, yolox_class):
             return cpu_class.convert(evaluator)
     raise TypeError(f"no CPU evaluation for {type(evaluator).__name__}; use a COCO or VOC evaluator")

@@ -4,17 +4,14 @@ YOLOX's ``Trainer`` assumes CUDA (``torch.cuda.set_device``, a CUDA-stream prefe
 tensor in ``Exp.random_resize``, DDP with ``device_ids``, ``all_reduce_norm`` through CUDA).
 ``CPUTrainer`` replaces only those steps; the data pipeline and its sharding, loss, LR schedule,
 EMA, ``train_log.txt`` and tensorboard events stay YOLOX's own, and its checkpoints are the GPU
-route's (``checkpoints.WholeCheckpointTrainer``: written whole, with the loss state). Each epoch
-also appends a line to ``metrics.jsonl``: the epoch's mean losses and, after an evaluation, its AP,
-overall and per class (``"per_class": {name: {"ap50_95": ..., "ap50": ...}}``, null for a class
-without objects).
+route's (``checkpoints.WholeCheckpointTrainer``: written whole, with the loss state, and a line of
+``metrics.jsonl`` each epoch, see ``epoch_metrics``).
 
 Started by ``yolox_focal.runtime.distributed.launch`` in several processes (gloo), each trains on
 its shard with DDP averaging the gradients, evaluates its shard of the validation set, and rank 0
 scores the whole set and alone writes checkpoints and logs, as YOLOX does on GPUs.
 """
 
-import json
 import math
 import os
 import random
@@ -26,8 +23,6 @@ from torch.nn.parallel import DistributedDataParallel
 from yolox.utils import ModelEMA, get_model_info, get_world_size
 
 from . import interrupt
-from .ap_report import SUMMARY_KEYS, parse_coco_summary
-from .checkpoint_files import temporary_name
 from .checkpoints import WholeCheckpointTrainer
 from .cpu_evaluators import to_cpu_evaluator
 from .cpu_noise import quiet_cpu_run
@@ -114,8 +109,6 @@ class CPUTrainer(WholeCheckpointTrainer):
         super().__init__(exp, args)
         self.device = "cpu"
         exp.random_resize = _random_resize_on_cpu(exp)
-        self.metrics_path = os.path.join(self.file_name, "metrics.jsonl")
-        self._loss_sums, self._loss_count = {}, 0
 
     def before_train(self):
         # YOLOX 0.3.0's Trainer.before_train (yolox/core/trainer.py) without its CUDA lines: no
@@ -149,7 +142,7 @@ class CPUTrainer(WholeCheckpointTrainer):
             self.exp.get_evaluator(batch_size=self.args.batch_size, is_distributed=self.is_distributed))
         if self.rank == 0:
             self._start_logger()
-            self._start_metrics()
+            self.epoch_metrics.start(self.args.resume, self.start_epoch)
         processes = f", {get_world_size()} processes" if self.is_distributed else ""
         logger.info(f"Training start on the CPU ({torch.get_num_threads()} threads{processes})...")
 
@@ -216,18 +209,6 @@ class CPUTrainer(WholeCheckpointTrainer):
         # YOLOX logs the best AP in percent; the tools report fractions everywhere
         logger.info(f"Training of experiment is done and the best AP50:95 is {float(self.best_ap):.4f}")
 
-    def _start_metrics(self):
-        """Start metrics.jsonl as YOLOX starts train_log.txt: afresh for a new run; a resumed run
-        keeps the epochs its checkpoint holds and drops later ones, which it trains again."""
-        kept = []
-        if self.args.resume and os.path.isfile(self.metrics_path):
-            with open(self.metrics_path) as f:
-                kept = [line for line in f if line.strip() and json.loads(line)["epoch"] <= self.start_epoch]
-        temporary = temporary_name(self.metrics_path)
-        with open(temporary, "w") as f:
-            f.writelines(kept)
-        os.replace(temporary, self.metrics_path)
-
     def save_ckpt(self, ckpt_name, update_best_ckpt=False, **kwargs):
         # pycocotools' AP is a numpy float64, which torch.load's default weights-only mode refuses;
         # plain floats keep the checkpoint loadable by YOLOX's own tools (eval, demo, export).
@@ -278,17 +259,10 @@ class CPUTrainer(WholeCheckpointTrainer):
             f"basic_lr_per_img (now {self.exp.basic_lr_per_img:g}) or lengthen warmup_epochs"
             + (f"; the last checkpoint, from before, is {latest}" if os.path.isfile(latest) else ""))
 
-    def after_iter(self):
-        # Keep full-precision loss means for metrics.jsonl; the log line rounds them to 0.1.
-        for name, meter in self.meter.get_filtered_meter("loss").items():
-            self._loss_sums[name] = self._loss_sums.get(name, 0.0) + float(meter.latest)
-        self._loss_count += 1
-        super().after_iter()
-
     def after_epoch(self):
         # YOLOX 0.3.0's Trainer.after_epoch, with all_reduce_norm on the CPU. The EMA model's norm statistics are
         # averaged too: it is the model evaluated (each process its shard) and saved (rank 0's).
-        self.evaluator.last_results = self.evaluator.last_per_class = None
+        self.last_evaluation = None
         self.save_ckpt(ckpt_name="latest")
         if (self.epoch + 1) % self.exp.eval_interval == 0:
             # Where a loss that keeps state (running means) will be made equal on every process too
@@ -297,22 +271,10 @@ class CPUTrainer(WholeCheckpointTrainer):
             if self.use_model_ema:
                 all_reduce_norm(self.ema_model.ema)
             self.evaluate_and_save_model()
-        if self.rank == 0:
-            self._write_metrics()
-        self._loss_sums, self._loss_count = {}, 0
+        self.record_epoch()
 
-    def _write_metrics(self):
-        record = {"epoch": self.epoch + 1}
-        record.update({k: v / max(self._loss_count, 1) for k, v in self._loss_sums.items()})
-        record["obj_loss"] = record.get("conf_loss")
-        if self.evaluator.last_results is not None:
-            ap50_95, ap50, summary = self.evaluator.last_results
-            record.update(dict.fromkeys(SUMMARY_KEYS.values()), **parse_coco_summary(summary))
-            record.update(ap50_95=float(ap50_95), ap50=float(ap50))  # None: nothing to score (no such objects)
-            per_class = self.evaluator.last_per_class or {}
-            record["per_class"] = {name: None if figures is None else dict(zip(("ap50_95", "ap50"), figures))
-                                   for name, figures in per_class.items()}
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.args.logger == "mlflow":
+    def record_epoch(self):
+        record = super().record_epoch()
+        if record is not None and self.args.logger == "mlflow":
             self.mlflow_run.log_epoch(record)
+        return record

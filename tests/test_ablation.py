@@ -136,6 +136,16 @@ def test_a_finished_run_of_another_exp_is_not_kept(tmp_path):
                                                          "exp": exp}))
     assert runs.prepare(tmp_path, "focal", 0, args) is None  # same settings, finished: kept, nothing trained
     assert not (directory / ".claim").exists()  # and its folder free again
+    # a run recorded before a later version added a loss setting: kept while the setting is at YOLOX's value
+    older = {k: v for k, v in exp.items() if not k.startswith("box_uiou_")}
+    assert len(older) < len(exp)
+    (directory / "settings.json").write_text(json.dumps({"batch_size": 16, "opts": args.opts, "fp16": False,
+                                                         "exp": older}))
+    assert runs.prepare(tmp_path, "focal", 0, args) is None
+    changed = dict(args.variant_table, focal={**args.variant_table["focal"], "box_uiou_start": 1.5})
+    with pytest.raises(UsageError, match=r"other settings \(box_uiou_start: None -> 1.5\)"):
+        runs.prepare(tmp_path, "focal", 0, argparse.Namespace(**{**vars(args), "variant_table": changed}))
+    assert runs.prepare(tmp_path, "focal", 0, args) is None  # nothing rewritten by the refusal
 
 
 def test_a_resumed_grid_keeps_finished_runs_and_estimates_from_their_times(tmp_path, capsys):

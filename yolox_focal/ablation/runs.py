@@ -102,19 +102,31 @@ def refuse_other_settings(directory, settings):
     if not record.exists():
         return
     before = json.loads(record.read_text())
-    if before == settings:
-        return
     changed = [f"{key}: {before.get(key, 'not recorded')} -> {settings.get(key)}"
                for key in sorted(set(before) | set(settings))
                if key != "exp" and before.get(key) != settings.get(key)]
-    old_exp, new_exp = before.get("exp"), settings.get("exp", {})
-    if old_exp is None:
+    old_exp, new_exp = before.get("exp"), settings.get("exp")
+    if old_exp is None and new_exp is not None:
         changed.append("exp values: not recorded")
-    elif old_exp != new_exp:
+    elif old_exp is not None:
+        new_exp = new_exp or {}
         changed += [f"{k}: {old_exp.get(k)} -> {new_exp.get(k)}" for k in sorted(set(old_exp) | set(new_exp))
-                    if old_exp.get(k) != new_exp.get(k)]
-    raise UsageError(f"{directory} was trained with other settings ({'; '.join(changed)}); "
-                     "pass the same -b/--opts, or another --out")
+                    if old_exp.get(k) != new_exp.get(k) and not _added_at_default(k, old_exp, new_exp)]
+    if changed:
+        raise UsageError(f"{directory} was trained with other settings ({'; '.join(changed)}); "
+                         "pass the same -b/--opts, or another --out")
+
+
+def _added_at_default(key, old_exp, new_exp):
+    """Whether ``key`` is a loss setting one record lacks and the other holds at YOLOX's value: one a
+    later yolox-focal added (a new loss's parameter), which cannot have changed a run made before
+    it. So an upgrade in the middle of a grid keeps its runs."""
+    if (key in old_exp) == (key in new_exp):
+        return False
+    from ..losses.settings import yolox_settings
+
+    defaults = json.loads(json.dumps(yolox_settings()))  # as read back from settings.json
+    return key in defaults and (old_exp if key in old_exp else new_exp)[key] == defaults[key]
 
 
 def check_same_settings(directory, settings):

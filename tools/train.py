@@ -69,8 +69,8 @@ def train_on_cpu(exp, args):
 def print_summary(trainer):
     logger.complete()  # YOLOX's terminal log sink is queued: let its last lines out first
     records = []
-    if os.path.isfile(trainer.metrics_path):
-        with open(trainer.metrics_path) as f:
+    if os.path.isfile(trainer.epoch_metrics.path):
+        with open(trainer.epoch_metrics.path) as f:
             records = [json.loads(line) for line in f if line.strip()]
     evaluated = [r for r in records if "ap50_95" in r]
     rows = [[f"epoch {r['epoch']}", format_ap(r["ap50_95"]), format_ap(r["ap50"]), format_ap(r.get("ap_small"))]
@@ -80,7 +80,7 @@ def print_summary(trainer):
     print(f"\nbest AP50:95 {format_ap(float(trainer.best_ap))}")
     checkpoints = [os.path.join(folder, f"{n}_ckpt.pth") for n in ("best", "latest")]
     print("checkpoints: " + ", ".join(p for p in checkpoints if os.path.isfile(p)))
-    print(f"logs: {os.path.join(folder, 'train_log.txt')}, {trainer.metrics_path}, "
+    print(f"logs: {os.path.join(folder, 'train_log.txt')}, {trainer.epoch_metrics.path}, "
           f"{os.path.join(folder, 'tensorboard')}")
 
 

@@ -18,6 +18,12 @@ BCE-with-logits:
                 their papers' formulas written plainly (tests/references.py)     alpha 3, C 12.8
     wiou_v3     the formula written plainly, its running mean kept as the authors' code keeps it
     uiou        the formula written plainly (the authors' code's), at the training progress 0.5
+    piou, piou_v2
+                their paper's formulas written plainly (tests/references.py)     lambda 1.3
+    mal         DEIM's loss_mal, element-wise: BCE-with-logits against t**gamma, negatives
+                weighted by p**gamma                                      gamma 1.5
+    atfl        the EFLNet formula written plainly (tests/references.py), its running mean of
+                p_t a Python float as in the copies                       lambda 1.5, momentum 0.95
     poly1, poly1_focal
                 BCE-with-logits / torchvision's focal loss plus the Poly-1 term    epsilon 1
     slide, slide_ema
@@ -47,9 +53,9 @@ from yolox.models.losses import IOUloss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import benchmark_parser, machine, pick_device, print_table, saved_bytes, time_interleaved, write_json  # noqa: E402
-from references import (class_targets, geometry, random_pairs, reference_alpha_iou, reference_eiou,  # noqa: E402
-                        reference_gcd, reference_mpdiou, reference_nwd, reference_shape_iou, reference_siou,
-                        reference_uiou, reference_wiou, xyxy)
+from references import (class_targets, geometry, random_pairs, reference_alpha_iou, reference_atfl,  # noqa: E402
+                        reference_eiou, reference_gcd, reference_mpdiou, reference_nwd, reference_piou,
+                        reference_piou_v2, reference_shape_iou, reference_siou, reference_uiou, reference_wiou, xyxy)
 
 from yolox_focal.losses import (bce_blur_loss, box_iou_loss, focal_loss, quality_focal_loss,  # noqa: E402
                                 varifocal_loss)
@@ -57,6 +63,9 @@ from yolox_focal.losses.alpha_iou import alpha_iou_loss  # noqa: E402
 from yolox_focal.losses.gcd import gcd_loss  # noqa: E402
 from yolox_focal.losses.mpdiou import mpdiou_loss  # noqa: E402
 from yolox_focal.losses.nwd import nwd_loss  # noqa: E402
+from yolox_focal.losses.atfl import ATFLLoss, max_exponent  # noqa: E402
+from yolox_focal.losses.mal import mal_loss  # noqa: E402
+from yolox_focal.losses.piou import piou_loss, piou_v2_loss  # noqa: E402
 from yolox_focal.losses.poly import poly1_focal_loss, poly1_loss  # noqa: E402
 from yolox_focal.losses.shape_iou import shape_iou_loss  # noqa: E402
 from yolox_focal.losses.slide import SlideEMALoss, slide_loss  # noqa: E402
@@ -74,6 +83,9 @@ NWD = dict(constant=12.8)
 INPUT_SIZE = (640, 640)  # mpdiou's training input (height, width)
 WIOU_V3 = dict(alpha=1.9, delta=3.0, momentum=1 - 0.5 ** (1 / 7000))
 SLIDE_EMA = dict(momentum=0.01)
+MAL = dict(gamma=1.5)
+ATFL = dict(lam=1.5, momentum=0.95)
+PIOU_V2 = dict(lam=1.3)
 UIOU_PROGRESS = 0.5  # uiou's training progress: ratio 1.25 on the default linear schedule
 MAX_BCE_RATIO = 2.0  # element-wise goal on the CPU
 
@@ -169,6 +181,24 @@ def plain_slide_ema():
     return loss
 
 
+def plain_mal(x, t, gamma=MAL["gamma"]):
+    """DEIM's loss_mal (Huang et al. 2025), element-wise: BCE-with-logits against t**gamma, the
+    negatives weighted by p**gamma (in the graph, as the kit has it)."""
+    weight = torch.where(t > 0, torch.ones_like(x), torch.sigmoid(x) ** gamma)
+    return F.binary_cross_entropy_with_logits(x, t**gamma, reduction="none") * weight
+
+
+def plain_atfl():
+    """ATFL written plainly (tests/references.py), the running mean of p_t a Python float."""
+    running = PlainRunningMean(None, ATFL["momentum"])
+
+    def loss(x, t):
+        p = torch.sigmoid(x)
+        mean = running.update((t * p + (1 - t) * (1 - p)).detach().mean())
+        return reference_atfl(x, t, mean, ATFL["lam"], max_exponent(ATFL["lam"]))
+    return loss
+
+
 def kit_module(cls, **params):
     """A stateful loss of the kit in training mode, as the head runs it."""
     return cls(**params).train()
@@ -189,6 +219,8 @@ ELEMENTWISE = {
     "poly1_focal": (lambda x, t: poly1_focal_loss(x, t, **POLY1_FOCAL), [("plain Poly-1 focal", plain_poly1_focal)]),
     "slide": (slide_loss, [("YOLO-FaceV2 SlideLoss", plain_slide_batch_mean)]),
     "slide_ema": (kit_module(SlideEMALoss, **SLIDE_EMA), [("SlideLoss, running mean", plain_slide_ema())]),
+    "mal": (lambda x, t: mal_loss(x, t, **MAL), [("DEIM loss_mal", plain_mal)]),
+    "atfl": (kit_module(ATFLLoss, **ATFL), [("EFLNet ATFL, running mean", plain_atfl())]),
 }
 CLASSIFICATION_ONLY = {"slide", "slide_ema"}  # on hard objectness targets their weight is 1
 
@@ -213,6 +245,9 @@ BOXES = {
     "shape_iou": (shape_iou_loss, [("plain Shape-IoU", lambda p, t: reference_shape_iou(p, t, 0.0))]),
     "nwd": (lambda p, t: nwd_loss(p, t, **NWD), [("plain NWD", lambda p, t: reference_nwd(p, t, **NWD))]),
     "gcd": (gcd_loss, [("plain GCD", reference_gcd)]),
+    "piou": (piou_loss, [("plain PIoU", lambda p, t: reference_piou(p, t)[0])]),
+    "piou_v2": (lambda p, t: piou_v2_loss(p, t, **PIOU_V2),
+                [("plain PIoU v2", lambda p, t: reference_piou_v2(p, t, **PIOU_V2))]),
     "uiou": (lambda p, t: uiou_loss(p, t, UIOU_PROGRESS),
              [("plain Unified-IoU", lambda p, t: reference_uiou(p, t, UIOU_PROGRESS))]),
 }

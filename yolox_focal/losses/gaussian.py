@@ -26,7 +26,7 @@ import torch
 
 from ._common import EPS, Param
 
-__all__ = ["wasserstein_distance", "gcd_distance", "nwd_similarity", "gcd_similarity", "NWD_CONSTANT"]
+__all__ = ["wasserstein_distance", "gcd_axis_terms", "gcd_distance", "nwd_similarity", "gcd_similarity", "NWD_CONSTANT"]
 
 # NWD's C, one setting (box_nwd_constant) for the nwd loss, the IoU + NWD mix and the assignment's nwd
 NWD_CONSTANT = Param(12.8, 0, low_open=True, doc="normalising constant C in pixels: the dataset's average "
@@ -50,17 +50,21 @@ def wasserstein_distance(diff):
     return _guarded_sqrt(squared)
 
 
+def gcd_axis_terms(centre_diff, size_diff, size_a, size_b):
+    """Per axis, element-wise (any layout): ``dc^2 + ds^2 / 4`` and the two boxes' ``1 / (size^2 +
+    EPS)``, whose products summed over the two axes and halved are D^2 (see the module docstring).
+    Each size's square is guarded by EPS (a zero-width box gives a large, finite distance); for
+    boxes of a pixel or more that changes D^2 by less than one part in 10^7."""
+    per_axis = centre_diff.square() + size_diff.square() / 4
+    return per_axis, 1 / (size_a.square() + EPS), 1 / (size_b.square() + EPS)
+
+
 def gcd_distance(diff, size_a, size_b):
     """sqrt(D^2), the Gaussian Combined Distance (see the module docstring) of two boxes whose
     ``(cx, cy, w, h)`` differ by ``diff`` ``(..., 4)``, with ``(w, h)`` ``size_a`` and ``size_b``
-    (each broadcastable to ``(..., 2)``); shape ``diff.shape[:-1]``.
-
-    Each size's square is guarded by EPS (a zero-width box gives a large, finite distance); for
-    boxes of a pixel or more that changes D^2 by less than one part in 10^7.
-    """
-    per_axis = diff[..., :2].square() + diff[..., 2:].square() / 4  # (dc^2 + ds^2 / 4) per axis
-    inverse_sizes = 1 / (size_a.square() + EPS) + 1 / (size_b.square() + EPS)
-    return _guarded_sqrt((per_axis * inverse_sizes).sum(-1) / 2)
+    (each broadcastable to ``(..., 2)``); shape ``diff.shape[:-1]``."""
+    per_axis, inverse_a, inverse_b = gcd_axis_terms(diff[..., :2], diff[..., 2:], size_a, size_b)
+    return _guarded_sqrt((per_axis * (inverse_a + inverse_b)).sum(-1) / 2)
 
 
 def nwd_similarity(diff, constant):

@@ -42,15 +42,23 @@ def _edge_penalty(g):
     return (edges / (4 * g.t_size.clamp(min=EPS))).sum(0)
 
 
-def _piou(g):
-    return 2 - g.iou - torch.exp(-_edge_penalty(g).square())
+def _piou(g, penalty=None):
+    """2 - IoU - exp(-P^2); ``penalty``: P where it is computed already."""
+    penalty = _edge_penalty(g) if penalty is None else penalty
+    return 2 - g.iou - torch.exp(-penalty.square())
 
 
-def _focusing(g, lam):
+def _focusing(penalty, lam):
     """u(lambda q) = 3 lambda q exp(-(lambda q)^2), q = exp(-P), out of the graph."""
     with torch.no_grad():
-        x = lam * torch.exp(-_edge_penalty(g))
+        x = lam * torch.exp(-penalty)
         return 3 * x * torch.exp(-x.square())
+
+
+def _piou_v2(g, lam):
+    """u (2 - IoU - exp(-P^2)), P computed once for the weight and the loss."""
+    penalty = _edge_penalty(g)
+    return _focusing(penalty, lam) * _piou(g, penalty)
 
 
 def piou_loss(pred, target, reduction="none"):
@@ -62,7 +70,7 @@ def piou_loss(pred, target, reduction="none"):
 def piou_v2_loss(pred, target, lam=1.3, reduction="none"):
     """PIoU v2: ``u(lambda exp(-P)) (2 - IoU - exp(-P^2))``, the weight u out of the graph."""
     PIOU_V2_PARAMS["lam"].check("piou_v2 lam", lam)
-    return geometry_loss("piou_v2 loss", lambda g: _focusing(g, lam) * _piou(g), pred, target, reduction)
+    return geometry_loss("piou_v2 loss", lambda g: _piou_v2(g, lam), pred, target, reduction)
 
 
 @register
@@ -85,5 +93,6 @@ class PIoUv2Loss(KitLoss):
         weighs the modifiers' term as it weighs the loss."""
         flat_pred, flat_target, shape = box_inputs("piou_v2 loss", pred, target, "none")
         g = PairGeometry(flat_pred, flat_target)
-        weight = _focusing(g, self.values["lam"]).reshape(shape)
-        return weight * (_piou(g).reshape(shape) + iou - modified_iou)
+        penalty = _edge_penalty(g)
+        weight = _focusing(penalty, self.values["lam"]).reshape(shape)
+        return weight * (_piou(g, penalty).reshape(shape) + iou - modified_iou)

@@ -345,7 +345,8 @@ def main():
                            "params": {"focal": FOCAL, "qfocal": QFOCAL, "varifocal": VARIFOCAL,
                                       "bce_blur": BCE_BLUR, "poly1": POLY1, "poly1_focal": POLY1_FOCAL,
                                       "alpha_iou": ALPHA_IOU, "nwd": NWD, "mpdiou_input_size": INPUT_SIZE,
-                                      "wiou_v3": WIOU_V3, "slide_ema": SLIDE_EMA, "uiou_progress": UIOU_PROGRESS},
+                                      "wiou_v3": WIOU_V3, "slide_ema": SLIDE_EMA, "uiou_progress": UIOU_PROGRESS,
+                                      "mal": MAL, "atfl": ATFL, "piou_v2": PIOU_V2},
                            "goals": {"ours_per_peer_max": 1.0, "ours_per_bce_max_cpu": MAX_BCE_RATIO},
                            "goals_missed": missed, "rows": rows})
 

@@ -12,11 +12,9 @@ import pytest
 import torch
 from loguru import logger
 from torch.utils.tensorboard import SummaryWriter
-from yolox.exp import get_exp
-
-from helpers import REPO
 
 from yolox_focal.adapter import flavour
+from yolox_focal.adapter.demo_exp import apply_demo_settings
 from yolox_focal import FocalExpMixin
 from yolox_focal.runtime import interrupt
 from yolox_focal.runtime.checkpoints import WholeCheckpointTrainer
@@ -25,8 +23,6 @@ from yolox_focal.runtime.cpu_evaluators import to_cpu_evaluator
 from yolox_focal.runtime.demo_data import make_demo_data
 
 pytestmark = pytest.mark.any_yolox
-
-DEMO_EXP = REPO / "exps" / "demo" / "demo_focal.py"
 
 
 @pytest.fixture
@@ -103,9 +99,11 @@ def demo_data(tmp_path_factory):
 def test_gpu_route_trainer_writes_metrics_jsonl_at_yoloxs_epoch_end(tmp_path, demo_data, yolox_logger):
     """YOLOX's own after_iter, after_epoch and evaluate_and_save_model (the GPU route's), on the CPU:
     only the evaluator's inference loop is the CPU one; its scoring is the GPU route's evaluator's."""
-    exp = get_exp(str(DEMO_EXP))
-    exp.merge(["data_dir", str(demo_data), "output_dir", str(tmp_path), "input_size", "(128, 128)",
-               "test_size", "(128, 128)", "data_num_workers", "0", "eval_interval", "1"])
+    base = flavour.named_exp("yolox_nano")  # Megvii's exp or pixeltable-yolox's config
+    exp = type("FocalNano", (FocalExpMixin, type(base)), {})()
+    apply_demo_settings(exp, str(tmp_path))
+    exp.data_dir, exp.output_dir, exp.data_num_workers, exp.eval_interval = str(demo_data), str(tmp_path), 0, 1
+    exp.input_size = exp.test_size = (128, 128)
     exp.print_interval = 100  # no log line (it reads timing meters this test does not fill)
     args = argparse.Namespace(fp16=False, experiment_name="run", name="run", logger="tensorboard", resume=False,
                               ckpt=None, start_epoch=None, batch_size=4)

@@ -223,6 +223,14 @@ def test_a_bad_command_is_one_line_before_any_work(tmp_path, argv, line):
     assert not (tmp_path / "grid").exists()
 
 
+def test_a_report_of_a_folder_that_does_not_exist_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "ablate.py"), "--report-only", "--out",
+                             str(tmp_path / "typo")], capture_output=True, text=True, cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines(), result.stdout) == (
+        2, [f"error: --report-only: {tmp_path / 'typo'} does not exist; pass the --out the grid trained into"], "")
+    assert not (tmp_path / "typo").exists()
+
+
 def test_the_benchmarks_folder_holds_no_user_command():
     commands = [p.name for p in (REPO / "benchmarks").glob("*.py") if "__main__" in p.read_text()
                 and not p.name.startswith("bench_")]

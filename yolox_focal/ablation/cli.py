@@ -114,6 +114,8 @@ def parse_args(argv=None):
     if not args.exp_file.is_file():
         raise UsageError(f"exp file not found: {args.exp_file}; pass an exp file with -f")
     args.exp_file, args.out = args.exp_file.resolve(), args.out.resolve()
+    if args.report_only and not args.out.is_dir():
+        raise UsageError(f"--report-only: {args.out} does not exist; pass the --out the grid trained into")
     return args
 
 

@@ -143,7 +143,7 @@ def runs_footer(out, variants, seeds):
     failures = "".join(f"\n\nFailed (twice, left out of the tables): {name}, exit statuses "
                        f"{', '.join(map(str, r.get('exit_statuses', [])))}, output in {r.get('output')}"
                        for name, r in failed)
-    return (f"{len(records)} runs finished, {time_note}; trained on: "
+    return (f"{len(records)} run{'s' * (len(records) != 1)} finished, {time_note}; trained on: "
             + "; ".join(f"{where} ({n} run{'s' * (n != 1)})" for where, n in machines.items()) + failures)
 
 

@@ -55,8 +55,8 @@ def gcd_axis_terms(centre_diff, size_diff, size_a, size_b):
     EPS)``, whose products summed over the two axes and halved are D^2 (see the module docstring).
     Each size's square is guarded by EPS (a zero-width box gives a large, finite distance); for
     boxes of a pixel or more that changes D^2 by less than one part in 10^7."""
-    per_axis = centre_diff.square() + size_diff.square() / 4
-    return per_axis, 1 / (size_a.square() + EPS), 1 / (size_b.square() + EPS)
+    per_axis = torch.addcmul(centre_diff.square(), size_diff, size_diff, value=0.25)
+    return per_axis, size_a.square().add_(EPS).reciprocal_(), size_b.square().add_(EPS).reciprocal_()
 
 
 def gcd_distance(diff, size_a, size_b):

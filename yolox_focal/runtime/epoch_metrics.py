@@ -57,13 +57,15 @@ class EpochMetrics:
     def add_iteration(self, loss_meters):
         """Add one iteration's losses (YOLOX's ``meter.get_filtered_meter("loss")``)."""
         for name, meter in loss_meters.items():
-            self._sums[name] = self._sums.get(name, 0.0) + float(meter.latest)
+            value = meter.latest  # a tensor stays where it is: no device sync each iteration
+            value = value.detach() if hasattr(value, "detach") else float(value)
+            self._sums[name] = self._sums.get(name, 0.0) + value
         self._count += 1
 
     def end_epoch(self, epoch, evaluation=None, per_class=None, write=True):
         """The epoch's record (:func:`metrics_record`), appended to the file where ``write`` (rank 0);
         the sums start again for the next epoch. Returns the record, or None where not written."""
-        losses = {k: v / max(self._count, 1) for k, v in self._sums.items()}
+        losses = {k: float(v) / max(self._count, 1) for k, v in self._sums.items()}
         self._sums, self._count = {}, 0
         if not write:
             return None

@@ -3,7 +3,7 @@
 #     pip install --no-deps deepforest && python tools/make_forest_data.py    # datasets/forest
 # (another folder: "data_dir /path" after the flags). YOLOX's own losses (the loss kit at YOLOX's
 # values): the baseline that tools/ablate.py -f exps/forest_nano.py varies. The schedule is one in
-# which the baseline learns on 2 CPU cores: 200 epochs of about 12 iterations (89 training tiles,
+# which the baseline learns on 2 CPU cores: 100 epochs of 12 iterations (89 training tiles,
 # -b 8), evaluated every 10 epochs on the validation tiles, which come from the same scenes.
 import os
 
@@ -30,9 +30,9 @@ class Exp(FocalExpMixin, VOCExpMixin, YOLOXNanoExp):
         self.input_size = self.test_size = (256, 256)  # the tiles' size
         self.random_size = (8, 8)  # fixed 256 px: no multiscale on a short schedule
         self.mosaic_scale = (0.8, 1.6)  # crowns are 10-100 px: keep the small ones above a stride
-        self.max_epoch = 200
+        self.max_epoch = 100
         self.warmup_epochs = 5
-        self.no_aug_epochs = 20
+        self.no_aug_epochs = 10
         self.eval_interval = 10
         self.print_interval = 6
         self.basic_lr_per_img = 0.08 / 64.0  # the demo's: from scratch in a few thousand iterations

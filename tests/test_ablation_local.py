@@ -14,17 +14,15 @@ import pytest
 from cli_helpers import TINY, check_per_class
 from run_helpers import Run
 from yolox_focal.ablation import cli, grid, runs
-from yolox_focal.runtime.demo_data import CLASSES, make_demo_data
+from yolox_focal.runtime.demo_data import CLASSES
 
 EXP = runs.REPO / "exps" / "demo" / "demo_focal.py"
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", re.M)
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ablate_data")
-    make_demo_data(str(root), train_images=8, val_images=4, size=128, progress=False, workers=1)
-    return root
+def data(tiny_demo_data):
+    return tiny_demo_data
 
 
 def grid_args(out, data, *more, epochs=1, variants=("yolox", "focal")):

@@ -21,7 +21,6 @@ from cli_helpers import TINY
 from helpers import REPO
 from run_helpers import Run
 from yolox_focal.ablation import grid, runs
-from yolox_focal.runtime.demo_data import make_demo_data
 
 EXP = REPO / "exps" / "demo" / "demo_focal.py"
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80 * 2**20}
@@ -34,12 +33,8 @@ DRIVER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """The tiny demo data set, made before any cluster: its process pool must not fork a process
-    that holds Ray's connections."""
-    root = tmp_path_factory.mktemp("ray_data")
-    make_demo_data(str(root), train_images=8, val_images=4, size=128, progress=False, workers=1)
-    return root
+def data(tiny_demo_data):
+    return tiny_demo_data
 
 
 def running(pid):

@@ -13,7 +13,6 @@ import pytest
 from cli_helpers import TINY, run_tool
 from helpers import REPO
 from test_ablation import write_run
-from yolox_focal.runtime.demo_data import make_demo_data
 
 EXP = REPO / "exps" / "demo" / "demo_focal.py"
 
@@ -68,10 +67,8 @@ def test_the_ablation_is_one_parent_run_with_a_child_per_run(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tracking_data")
-    make_demo_data(str(root), train_images=8, val_images=4, size=128, progress=False, workers=1)
-    return root
+def data(tiny_demo_data):
+    return tiny_demo_data
 
 
 def test_the_cpu_trainer_logs_to_mlflow(tmp_path, data, monkeypatch):

@@ -308,3 +308,22 @@ def test_min_effect_is_checked_before_any_work(tmp_path):
                              "--min-effect", "5"], capture_output=True, text=True)
     assert result.stderr.splitlines() == ["error: --min-effect 5 is not a difference of AP; give one between 0 "
                                           "and 1, e.g. 0.01"] and result.returncode == 2
+
+
+def test_a_metric_no_run_scored_is_left_out_and_said_so(tmp_path):
+    """The VOC route scores no AP by object size: its grid's tables have no ap_small column of n/a."""
+    pytest.importorskip("matplotlib", reason="the plots need matplotlib (pip install -e .[plots])")
+    for seed in (0, 1):
+        for variant, ap in (("yolox", 0.3), ("focal", 0.2)):
+            write_run(tmp_path, variant, seed, [ap + seed / 10])
+            path = grid.run_dir(tmp_path, variant, seed) / "metrics.jsonl"
+            record = dict(json.loads(path.read_text()), ap_small=None)  # what a VOC evaluation writes
+            path.write_text(json.dumps(record) + "\n")
+    assert report.scored_metrics(tmp_path, ["yolox", "focal"], [0, 1]) == ("ap50_95", "ap50")
+    assert report.scored_metrics(tmp_path / "none", ["yolox", "focal"], [0, 1]) == grid.METRICS
+    subprocess.run([sys.executable, str(REPO / "tools" / "ablate.py"), "--report-only", "--out", str(tmp_path),
+                    "--variants", "yolox", "focal", "--seeds", "0", "1"], check=True, capture_output=True)
+    text = (tmp_path / "ablation.md").read_text()
+    assert "ap_small" not in text.replace("Not scored by these runs' evaluator, left out: ap_small.", "")
+    assert "Not scored by these runs' evaluator, left out: ap_small." in text
+    assert "| ap50_95 - yolox (mean ± sd [95 % CI]) | ap50 - yolox (mean ± sd [95 % CI]) | verdict |" in text

@@ -13,28 +13,37 @@ from .grid import BASELINE, DEFAULT_MIN_EFFECT, METRICS, VARIANTS, describe
 from .runs import REPO, done_record, failed_record, finals_of, read_metrics
 from .stats import mean_std, paired_diffs, paired_difference, pooled_sd, seeds_needed
 
-__all__ = ["summary_table", "difference_table", "per_class_table", "seeds_lines", "runs_footer", "command_line", "plot", "plot_differences",
+__all__ = ["scored_metrics", "summary_table", "difference_table", "per_class_table", "seeds_lines", "runs_footer", "command_line", "plot", "plot_differences",
            "write_report", "PLOTS"]
 
 # file -> (metrics.jsonl key, axis label); and the paired differences' plot
-PLOTS = {"ablation_ap.png": ("ap50_95", "COCO AP50:95"), "ablation_ap50.png": ("ap50", "COCO AP50"),
+PLOTS = {"ablation_ap.png": ("ap50_95", "AP50:95"), "ablation_ap50.png": ("ap50", "AP50"),
          "ablation_obj_loss.png": ("obj_loss", "objectness loss")}
 DIFFERENCES_PLOT = "ablation_differences.png"
 
 
+def scored_metrics(out, variants, seeds):
+    """The metrics (of ``grid.METRICS``, in its order) that some finished run scored: the VOC route
+    has no AP by object size, so a VOC grid's tables leave ``ap_small`` out rather than fill it
+    with n/a. All of them while no finished run has scored any."""
+    finals = [f for variant in variants for f in finals_of(out, variant, seeds).values()]
+    return tuple(m for m in METRICS if any(f.get(m) is not None for f in finals)) or METRICS
+
+
 def summary_table(out, variants, seeds, variant_table=VARIANTS):
-    """Per variant, each metric's mean ± sd over the finished seeds and its value at each seed (in
-    the order of the seeds column), and the minutes of training per run."""
-    lines = ["| variant | settings | seeds | " + " | ".join(f"{m}: mean ± sd (each seed)" for m in METRICS)
+    """Per variant, each scored metric's mean ± sd over the finished seeds and its value at each
+    seed (in the order of the seeds column), and the minutes of training per run."""
+    metrics = scored_metrics(out, variants, seeds)
+    lines = ["| variant | settings | seeds | " + " | ".join(f"{m}: mean ± sd (each seed)" for m in metrics)
              + " | min per run |",
-             "|---|---|---|" + "---|" * len(METRICS) + "---|"]
+             "|---|---|---|" + "---|" * len(metrics) + "---|"]
     for variant in variants:
         finals = finals_of(out, variant, seeds)
         if not finals:
             continue
         minutes, _ = mean_std([(done_record(out, variant, seed) or {}).get("train_seconds") for seed in finals])
         cells = []
-        for metric in METRICS:
+        for metric in metrics:
             values = [f.get(metric) for f in finals.values()]
             mean, sd = mean_std(values)
             each = " / ".join("n/a" if v is None else f"{v:.3f}" for v in values)
@@ -47,17 +56,18 @@ def summary_table(out, variants, seeds, variant_table=VARIANTS):
 def difference_table(out, variants, seeds):
     """Each variant minus the baseline, paired by seed, and whether that is more than seed noise."""
     baseline = finals_of(out, BASELINE, seeds)
-    lines = ["| variant | " + " | ".join(f"{m} - {BASELINE} (mean ± sd [95 % CI])" for m in METRICS) + " | verdict |",
-             "|---|" + "---|" * len(METRICS) + "---|"]
+    metrics = scored_metrics(out, variants, seeds)
+    lines = ["| variant | " + " | ".join(f"{m} - {BASELINE} (mean ± sd [95 % CI])" for m in metrics) + " | verdict |",
+             "|---|" + "---|" * len(metrics) + "---|"]
     for variant in variants:
         if variant == BASELINE:
             continue
-        results = [paired_difference(finals_of(out, variant, seeds), baseline, m) for m in METRICS]
+        results = [paired_difference(finals_of(out, variant, seeds), baseline, m) for m in metrics]
         if results[0] is None:
             continue
         cells = ["n/a" if r is None else f"{r.mean:+.4f} ± {r.sd:.4f} [{r.mean - r.half_width:+.4f}, "
                  f"{r.mean + r.half_width:+.4f}]" + (" *" if r.distinguishable else "") for r in results]
-        marked = [(m, r) for m, r in zip(METRICS, results) if r is not None and r.distinguishable]
+        marked = [(m, r) for m, r in zip(metrics, results) if r is not None and r.distinguishable]
         if marked:
             verdict = "distinguishable from seed noise on " + ", ".join(
                 f"{m} ({'better' if r.mean > 0 else 'worse'})" for m, r in marked)
@@ -113,7 +123,7 @@ def seeds_lines(out, variants, seeds, min_effect):
     spread measured here (pooled over the variants; ``stats.seeds_needed``)."""
     baseline = finals_of(out, BASELINE, seeds)
     lines = []
-    for metric in METRICS:
+    for metric in scored_metrics(out, variants, seeds):
         differences = [paired_difference(finals_of(out, v, seeds), baseline, metric) for v in variants if v != BASELINE]
         differences = [d for d in differences if d is not None]
         sd = pooled_sd(differences)
@@ -216,10 +226,11 @@ def plot_differences(out, variants, seeds, filename=DIFFERENCES_PLOT):
     plt = _pyplot()
     baseline = finals_of(out, BASELINE, seeds)
     rows = [(v, finals_of(out, v, seeds)) for v in variants if v != BASELINE]
-    rows = [(v, finals) for v, finals in rows if paired_difference(finals, baseline, METRICS[0])]
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 0.5 * len(rows) + 1.5), sharey=True,
+    metrics = scored_metrics(out, variants, seeds)
+    rows = [(v, finals) for v, finals in rows if paired_difference(finals, baseline, metrics[0])]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 0.5 * len(rows) + 1.5), sharey=True,
                              squeeze=False)
-    for ax, metric in zip(axes[0], METRICS):
+    for ax, metric in zip(axes[0], metrics):
         for y, (variant, finals) in enumerate(rows):
             dots = paired_diffs(finals, baseline, metric)
             ax.plot(dots, [y] * len(dots), "o", color="0.6", markersize=4)
@@ -243,8 +254,10 @@ def write_report(args):
     """Write ``ablation.md`` (whole) and the plots into ``args.out``; return the report's text and
     the files written."""
     out, variants, seeds = args.out, args.variants, args.seeds
+    unscored = [m for m in METRICS if m not in scored_metrics(out, variants, seeds)]
     report = "\n\n".join([
-        summary_table(out, variants, seeds, args.variant_table),
+        summary_table(out, variants, seeds, args.variant_table)
+        + (f"\n\nNot scored by these runs' evaluator, left out: {', '.join(unscored)}." if unscored else ""),
         difference_table(out, variants, seeds)
         + "\n\nEach difference: mean ± sd over the paired seeds [95 % confidence interval of the mean]. "
         "`*`: the interval leaves out 0, i.e. the paired t-test (two-sided, 95 %) says the difference is "

@@ -37,6 +37,21 @@ def data(tiny_demo_data):
     return tiny_demo_data
 
 
+@pytest.fixture
+def ray_temp(monkeypatch):
+    """A Ray temp folder of the test's own. Ray's cluster_utils writes the cluster's address to
+    ``$RAY_TMPDIR/ray/ray_current_cluster`` (default ``/tmp/ray``) whatever the nodes' temp_dir, and
+    fails where that folder does not exist (a fresh machine): RAY_TMPDIR points there too, so the
+    cluster and its drivers touch nothing outside. Short, under /tmp: Ray's socket paths must fit
+    107 bytes."""
+    root = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", root)
+    folder = os.path.join(root, "ray")
+    os.makedirs(folder)
+    yield folder
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def running(pid):
     """Whether process ``pid`` of this machine runs (a zombie, ended but not yet reaped, does not)."""
     try:
@@ -90,11 +105,10 @@ def test_ray_options_are_checked_before_any_work(tmp_path, more, line):
     assert not (tmp_path / "grid").exists()
 
 
-def test_two_nodes_each_run_one_and_a_lost_nodes_run_finishes_on_the_other(tmp_path, data):
+def test_two_nodes_each_run_one_and_a_lost_nodes_run_finishes_on_the_other(tmp_path, data, ray_temp):
     cluster_utils = pytest.importorskip("ray.cluster_utils", reason="the cluster extra: pip install -e .[cluster]")
-    ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     cluster = cluster_utils.Cluster(initialize_head=True, shutdown_at_exit=True, head_node_args=dict(
-        NODE, include_dashboard=False, temp_dir=ray_dir, _system_config=HEALTH))
+        NODE, include_dashboard=False, temp_dir=ray_temp, _system_config=HEALTH))
     run = None
     try:
         worker = cluster.add_node(**NODE)
@@ -151,14 +165,12 @@ def test_two_nodes_each_run_one_and_a_lost_nodes_run_finishes_on_the_other(tmp_p
             run.process.kill()
             run.process.wait()
         cluster.shutdown()
-        shutil.rmtree(ray_dir, ignore_errors=True)
 
 
-def test_ctrl_c_cancels_the_runs_on_the_cluster_with_one_line_and_the_same_command_resumes(tmp_path, data):
+def test_ctrl_c_cancels_the_runs_on_the_cluster_with_one_line_and_the_same_command_resumes(tmp_path, data, ray_temp):
     cluster_utils = pytest.importorskip("ray.cluster_utils", reason="the cluster extra: pip install -e .[cluster]")
-    ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     cluster = cluster_utils.Cluster(initialize_head=True, shutdown_at_exit=True, head_node_args=dict(
-        NODE, include_dashboard=False, temp_dir=ray_dir))
+        NODE, include_dashboard=False, temp_dir=ray_temp))
     runs_started = []
     try:
         out = tmp_path / "grid"
@@ -195,4 +207,3 @@ def test_ctrl_c_cancels_the_runs_on_the_cluster_with_one_line_and_the_same_comma
                 started.process.kill()
                 started.process.wait()
         cluster.shutdown()
-        shutil.rmtree(ray_dir, ignore_errors=True)

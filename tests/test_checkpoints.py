@@ -131,3 +131,23 @@ def test_gpu_route_trainer_writes_metrics_jsonl_at_yoloxs_epoch_end(tmp_path, de
     assert sorted(record["per_class"]) == sorted(names)
     assert all(set(v) == {"ap50_95", "ap50"} for v in record["per_class"].values() if v is not None)
     assert (tmp_path / "run" / "last_epoch_ckpt.pth").is_file()  # YOLOX's evaluate_and_save_model ran
+    latest = tmp_path / "run" / "latest_ckpt.pth"
+    assert torch.load(latest, map_location="cpu", weights_only=False)["start_epoch"] == 1
+
+    # The next epoch's evaluation fails (or is stopped): YOLOX would have written latest_ckpt.pth for
+    # epoch 2 before it; here it is written after the record, so it still holds epoch 1, whose record
+    # is the last, and a resumed run trains epoch 2 again instead of going on without its record.
+    def fails(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    exp.eval = fails
+    trainer.epoch = 1
+    trainer.after_iter()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.after_epoch()
+    del exp.eval
+    assert torch.load(latest, map_location="cpu", weights_only=False)["start_epoch"] == 1
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert trainer._latest_held is None  # save_ckpt("latest") writes again outside after_epoch
+    trainer.save_ckpt(ckpt_name="latest")
+    assert torch.load(latest, map_location="cpu", weights_only=False)["start_epoch"] == 2

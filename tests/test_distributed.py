@@ -57,6 +57,13 @@ PROBE = """
 
 
     class Exp(Demo):
+        def get_model(self, *args, **kwargs):
+            new = getattr(self, "model", None) is None
+            model = super().get_model(*args, **kwargs)
+            if new:  # the weights training starts from
+                save("initial", {{k: v.clone() for k, v in model.state_dict().items()}})
+            return model
+
         def get_data_loader(self, batch_size, is_distributed, *args, **kwargs):
             loader = super().get_data_loader(batch_size, is_distributed, *args, **kwargs)
             sampler = loader.batch_sampler.sampler  # YOLOX's InfiniteSampler: one epoch is len() indices
@@ -184,9 +191,13 @@ def test_every_process_holds_the_same_weights_and_rank_0_saves_them(trained, roo
     assert not different, different[:5]
     saved = torch.load(trained[0] / "last_epoch_ckpt.pth", map_location="cpu", weights_only=True)["model"]
     assert all(torch.equal(saved[k], weights[0][k]) for k in weights[0])
-    # and training moved them: the weights are not the ones the first epoch started from
-    assert any(not torch.equal(saved[k], v) for k, v in torch.load(
-        trained[0] / "latest_ckpt.pth", map_location="cpu", weights_only=True)["model"].items())
+    # training moved them: the weights are not the ones the first epoch started from
+    initial = torch.load(root / "probes" / "initial0.pt")
+    assert initial.keys() == saved.keys() and any(not torch.equal(saved[k], v) for k, v in initial.items())
+    # and latest_ckpt.pth, written after the evaluation, holds them too: the norm statistics averaged
+    # over the processes, as training goes on with them (YOLOX's holds rank 0's own)
+    latest = torch.load(trained[0] / "latest_ckpt.pth", map_location="cpu", weights_only=True)["model"]
+    assert latest.keys() == saved.keys() and all(torch.equal(latest[k], saved[k]) for k in saved)
 
 
 def evaluation(result):

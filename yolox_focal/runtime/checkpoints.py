@@ -63,11 +63,15 @@ class WholeCheckpointTrainer(Trainer):
         super().__init__(exp, args)
         self.epoch_metrics = EpochMetrics(self.file_name)
         self.last_evaluation = None  # this epoch's (ap50_95, ap50, summary), None before an evaluation
+        self._latest_held = None  # within after_epoch: the latest checkpoint's save_ckpt calls, held back
         if threading.current_thread() is threading.main_thread():  # where Python runs signal handlers
             interrupt.watch_run(self.file_name)
             interrupt.install(speaks=getattr(self, "local_rank", getattr(self, "rank", 0)) == 0)
 
     def save_ckpt(self, *args, **kwargs):
+        if self._latest_held is not None and (args[:1] or [kwargs.get("ckpt_name")])[0] == "latest":
+            self._latest_held.append((args, kwargs))  # written at the end of the epoch (after_epoch)
+            return
         # the state saved is the trained model's, not the EMA copy's (see loss_state)
         with whole_checkpoints(self.model):
             super().save_ckpt(*args, **kwargs)
@@ -110,9 +114,21 @@ class WholeCheckpointTrainer(Trainer):
                 self.exp.eval = own
 
     def after_epoch(self):
+        """YOLOX's, its ``latest`` checkpoint written last: after the evaluation and the epoch's
+        ``metrics.jsonl`` record (YOLOX writes it first). A run stopped or failing in between resumes
+        from the epoch before and trains this one again, so each epoch a checkpoint holds has its
+        record, and a run stopped in its last evaluation does not end, resumed, without its final AP.
+        After an evaluation, the checkpoint holds the norm statistics averaged over the processes,
+        as the training goes on with them (YOLOX's holds rank 0's own)."""
         self.last_evaluation = None
-        super().after_epoch()
+        self._latest_held = []
+        try:
+            super().after_epoch()
+        finally:
+            held, self._latest_held = self._latest_held, None
         self.record_epoch()
+        for args, kwargs in held:
+            self.save_ckpt(*args, **kwargs)
 
     def record_epoch(self):
         """The epoch's line of ``metrics.jsonl`` (written by rank 0; None elsewhere)."""

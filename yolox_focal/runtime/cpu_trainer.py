@@ -260,10 +260,11 @@ class CPUTrainer(WholeCheckpointTrainer):
             + (f"; the last checkpoint, from before, is {latest}" if os.path.isfile(latest) else ""))
 
     def after_epoch(self):
-        # YOLOX 0.3.0's Trainer.after_epoch, with all_reduce_norm on the CPU. The EMA model's norm statistics are
+        # YOLOX 0.3.0's Trainer.after_epoch, with all_reduce_norm on the CPU, its latest checkpoint
+        # written last (see WholeCheckpointTrainer.after_epoch). The EMA model's norm statistics are
         # averaged too: it is the model evaluated (each process its shard) and saved (rank 0's).
         self.last_evaluation = None
-        self.save_ckpt(ckpt_name="latest")
+        self._stop_if_diverged()  # before evaluating NaN weights
         if (self.epoch + 1) % self.exp.eval_interval == 0:
             # Where a loss that keeps state (running means) will be made equal on every process too
             # (reduced as the norm statistics are), before it is evaluated and saved with the model.
@@ -272,6 +273,7 @@ class CPUTrainer(WholeCheckpointTrainer):
                 all_reduce_norm(self.ema_model.ema)
             self.evaluate_and_save_model()
         self.record_epoch()
+        self.save_ckpt(ckpt_name="latest")
 
     def record_epoch(self):
         record = super().record_epoch()

@@ -1,5 +1,6 @@
-"""Runs the head, exp and CPU-training tests against another YOLOX source tree, e.g. a checkout of GitHub main,
-whose head differs from the PyPI release (get_assignments takes other arguments).
+"""Runs the head, exp, CPU-training and GPU-route trainer tests against another YOLOX source tree, e.g. a
+checkout of GitHub main, whose head differs from the PyPI release (get_assignments takes other arguments)
+and whose trainer's evaluate_and_save_model does (exp.eval returns the detections too).
 
     YOLOX_SRC=/path/to/YOLOX python -m pytest tests/test_yolox_main.py
 """
@@ -22,6 +23,7 @@ def test_head_and_exps_against_other_yolox():
     subprocess.run([sys.executable, "-c", check, os.path.realpath(SRC)], env=env, check=True)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/test_head.py", "tests/test_head_assign.py", "tests/test_exps.py", "tests/test_cpu_training.py"],
+         "tests/test_head.py", "tests/test_head_assign.py", "tests/test_exps.py", "tests/test_cpu_training.py",
+         "tests/test_checkpoints.py"],
         cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
